@@ -1,0 +1,1 @@
+# unit tests of the reactor, shards, connections and config

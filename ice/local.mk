@@ -1,0 +1,1 @@
+# ice sources and unit tests

@@ -1,0 +1,1 @@
+# media sources and unit tests

@@ -1,0 +1,1 @@
+# sip sources and unit tests

@@ -1,0 +1,1 @@
+# webadmin sources and unit tests

@@ -1,0 +1,1 @@
+# xmpp sources and unit tests
