@@ -61,8 +61,8 @@ static inline bool ev_timer_active(const struct ev_timer *t) { return t->heap_in
 /* Run fn(arg) after the current batch of events (allocates a small node). */
 void ev_defer(struct ev_loop *loop, ev_defer_fn *fn, void *arg);
 
-/* Called once per iteration before the loop sleeps (one hook per loop). */
-void ev_set_before_sleep(struct ev_loop *loop, ev_defer_fn *fn, void *arg);
+/* Called every iteration before the loop sleeps (up to 8 hooks per loop). */
+int ev_add_before_sleep(struct ev_loop *loop, ev_defer_fn *fn, void *arg);
 
 /* Runs until ev_loop_stop(); returns 0. */
 int ev_loop_run(struct ev_loop *loop);
