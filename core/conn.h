@@ -49,7 +49,12 @@ struct conn {
 	uint8_t state;
 	uint8_t tls_handshaking;
 	uint8_t tls_want_write;        /* SSL_read needs the socket writable */
-	uint8_t in_callback;
+	uint8_t moving;                /* conn_move() called: stop reading here */
+	uint8_t close_err;             /* errno-ish reason for on_close */
+	SSL_CTX *tls_pending;          /* STARTTLS: handshake once output is flushed */
+	struct ev_timer close_timer;   /* bounds the flush of a closing conn */
+	void (*move_then)(struct conn *c);
+	int move_to;
 	uint64_t bytes_in, bytes_out;
 };
 

@@ -27,6 +27,7 @@ typedef void ev_io_fn(struct ev_loop *loop, struct ev_io *io, int events);
 struct ev_io {
 	int fd;
 	int mask;        /* EV_READ | EV_WRITE currently watched */
+	int active;      /* registered with the loop */
 	ev_io_fn *cb;
 	void *data;      /* free for the owner */
 };

@@ -76,6 +76,10 @@ void shard_post_msg(int id, struct shard_msg *m);
 /* Run fn(arg) on every shard (e.g. to open listeners). */
 void shard_post_all(shard_fn *fn, void *arg);
 
+/* Run fn(arg) on every shard's thread and wait for all (startup and
+ * shutdown only: called on shard 0's thread while the others run). */
+void shard_call_all_sync(shard_fn *fn, void *arg);
+
 /* FNV-1a over the key, reduced to a shard id. */
 int shard_of_key(const char *key, size_t len);
 

@@ -1,1 +1,17 @@
 # unit tests of the reactor, shards, connections and config
+if HAVE_CMOCKA
+check_PROGRAMS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg
+TESTS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg
+test_unit_test_ev_SOURCES = test/unit/test_ev.c
+test_unit_test_ev_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_ev_LDADD = $(UNIT_LIBS)
+test_unit_test_shard_SOURCES = test/unit/test_shard.c
+test_unit_test_shard_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_shard_LDADD = $(UNIT_LIBS)
+test_unit_test_conn_SOURCES = test/unit/test_conn.c
+test_unit_test_conn_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_conn_LDADD = $(UNIT_LIBS)
+test_unit_test_cfg_SOURCES = test/unit/test_cfg.c
+test_unit_test_cfg_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_cfg_LDADD = $(UNIT_LIBS)
+endif

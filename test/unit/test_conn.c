@@ -1,0 +1,216 @@
+/* Unit tests of connections: echo, back-pressure, flush-then-close, and
+ * hand-over of a live connection to another shard. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/conn.h"
+#include "core/pl.h"
+#include "core/shard.h"
+
+struct proto {
+	size_t got;
+	int closes;
+	int data_shard[2];      /* shard of the first data before/after move */
+	int moved;
+	int move_arrivals;
+	int peer_fd;
+};
+
+static struct proto P;
+
+static void echo_data(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct proto *p = c->proto;
+	p->got += len;
+	if (!p->moved)
+		p->data_shard[0] = shard_self()->id;
+	else
+		p->data_shard[1] = shard_self()->id;
+	conn_write(c, data, len);
+}
+
+static void on_close_count(struct conn *c, int err)
+{
+	(void)err;
+	struct proto *p = c->proto;
+	p->closes++;
+	shards_stop();
+}
+
+static const struct conn_handler echo_handler = {
+	.on_data = echo_data,
+	.on_close = on_close_count,
+};
+
+static void set_blocking(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+}
+
+static void read_exact(int fd, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, out + got, n - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+static int srv_fd;
+
+static void start_conn(void *arg)
+{
+	(void)arg;
+	struct conn *c = conn_new(srv_fd, NULL, 0, &echo_handler, &P);
+	assert_non_null(c);
+}
+
+/* A client thread writes a lot and reads it all back; the echo must
+ * survive the socket buffer filling up (EV_WRITE path). */
+static void *bulk_client(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	set_blocking(fd);
+	size_t total = 4u << 20;
+	uint8_t *chunk = pl_malloc(65536), *back = pl_malloc(65536);
+	for (size_t i = 0; i < 65536; i++)
+		chunk[i] = (uint8_t)(i * 7);
+	size_t sent = 0, recvd = 0;
+	int ok = 1;
+	while (recvd < total) {
+		if (sent < total) {
+			size_t off = sent % 65536;
+			ssize_t w = send(fd, chunk + off, 65536 - off, MSG_DONTWAIT);
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		ssize_t r = recv(fd, back, 65536, sent < total ? MSG_DONTWAIT : 0);
+		if (r > 0) {
+			for (ssize_t i = 0; i < r; i++)
+				if (back[i] != (uint8_t)(((recvd + (size_t)i) % 65536) * 7))
+					ok = 0;
+			recvd += (size_t)r;
+		} else if (r == 0) {
+			break;
+		}
+	}
+	free(chunk);
+	free(back);
+	close(fd);
+	return (void *)(intptr_t)(ok && recvd == total);
+}
+
+static void echo_survives_back_pressure_and_close_is_reported_once(void **state)
+{
+	(void)state;
+	memset(&P, 0, sizeof(P));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	srv_fd = sv[0];
+	assert_int_equal(shards_create(1), PL_OK);
+	start_conn(NULL);
+	pthread_t th;
+	pthread_create(&th, NULL, bulk_client, (void *)(intptr_t)sv[1]);
+	shards_run();   /* stops when the client closes */
+	void *ok;
+	pthread_join(th, &ok);
+	assert_true((intptr_t)ok);
+	assert_int_equal(P.got, 4u << 20);
+	assert_int_equal(P.closes, 1);
+	shards_destroy();
+}
+
+/* ---- hand-over ---- */
+
+static void moved_here(struct conn *c)
+{
+	struct proto *p = c->proto;
+	p->move_arrivals++;
+	p->moved = 1;
+	assert_int_equal(c->shard, shard_self()->id);
+	conn_write_str(c, "moved");
+}
+
+static void move_on_first_data(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct proto *p = c->proto;
+	if (!p->moved && p->move_arrivals == 0 && !c->moving) {
+		p->data_shard[0] = shard_self()->id;
+		p->got += len;
+		conn_write(c, data, len);
+		conn_move(c, 1, moved_here);
+		return;
+	}
+	p->data_shard[1] = shard_self()->id;
+	p->got += len;
+	conn_close(c);
+}
+
+static const struct conn_handler move_handler = {
+	.on_data = move_on_first_data,
+	.on_close = on_close_count,
+};
+
+static void start_move_conn(void *arg)
+{
+	(void)arg;
+	assert_non_null(conn_new(srv_fd, NULL, 0, &move_handler, &P));
+}
+
+static void *move_client(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	set_blocking(fd);
+	uint8_t b[16];
+	assert_int_equal(write(fd, "ping", 4), 4);
+	read_exact(fd, b, 4);            /* echoed by shard 0 */
+	read_exact(fd, b + 4, 5);        /* "moved", written on shard 1 */
+	int ok = memcmp(b, "pingmoved", 9) == 0;
+	assert_int_equal(write(fd, "bye", 3), 3);
+	ssize_t r = read(fd, b, sizeof(b));   /* server closes: EOF */
+	close(fd);
+	return (void *)(intptr_t)(ok && r == 0);
+}
+
+static void conn_move_hands_a_live_connection_to_another_shard(void **state)
+{
+	(void)state;
+	memset(&P, 0, sizeof(P));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	srv_fd = sv[0];
+	assert_int_equal(shards_create(2), PL_OK);
+	assert_int_equal(shards_start(), PL_OK);
+	start_move_conn(NULL);   /* on shard 0: the main thread */
+	pthread_t th;
+	pthread_create(&th, NULL, move_client, (void *)(intptr_t)sv[1]);
+	shards_run();
+	void *ok;
+	pthread_join(th, &ok);
+	assert_true((intptr_t)ok);
+	assert_int_equal(P.move_arrivals, 1);
+	assert_int_equal(P.data_shard[0], 0);
+	assert_int_equal(P.data_shard[1], 1);
+	assert_int_equal(P.closes, 1);
+	shards_destroy();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(echo_survives_back_pressure_and_close_is_reported_once),
+		cmocka_unit_test(conn_move_hands_a_live_connection_to_another_shard),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,101 @@
+/*
+ * admin.c - XMPP admin commands and the subsystem's per-shard life cycle.
+ *
+ * connected_users asks every shard for its sessions (each shard owns its
+ * table) and answers once the last one has replied.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cmd.h"
+#include "core/pl.h"
+#include "core/shard.h"
+#include "xmpp/sm.h"
+#include "xmpp/xml.h"
+#include "xmpp/xmpp.h"
+
+struct gather {
+	struct cmd_req *req;
+	pthread_mutex_t mu;
+	int left;
+	char **jids;
+	size_t n, cap;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void gather_reply(void *arg)
+{
+	struct gather *g = arg;
+	qsort(g->jids, g->n, sizeof(char *), cmp_str);
+	cmd_reply_list(g->req, g->jids, g->n);
+	for (size_t i = 0; i < g->n; i++)
+		free(g->jids[i]);
+	free(g->jids);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+static void gather_one(void *arg)
+{
+	struct gather *g = arg;
+	char **mine;
+	size_t n = sm_list_jids(&mine);
+	pthread_mutex_lock(&g->mu);
+	if (g->n + n > g->cap) {
+		g->cap = (g->n + n) * 2 + 16;
+		g->jids = pl_realloc(g->jids, g->cap * sizeof(char *));
+	}
+	memcpy(g->jids + g->n, mine, n * sizeof(char *));
+	g->n += n;
+	int last = --g->left == 0;
+	pthread_mutex_unlock(&g->mu);
+	free(mine);
+	if (last)
+		shard_post(g->req->shard, gather_reply, g);
+}
+
+static void cmd_connected_users(struct cmd_req *req)
+{
+	struct gather *g = pl_calloc(1, sizeof(*g));
+	g->req = req;
+	g->left = shards_count();
+	pthread_mutex_init(&g->mu, NULL);
+	shard_post_all(gather_one, g);
+}
+
+static const struct cmd_def connected_users_cmd = {
+	.name = "connected_users",
+	.desc = "list the full JIDs of every connected session",
+	.args = NULL,
+	.nargs = 0,
+	.handler = cmd_connected_users,
+};
+
+void xmpp_register_commands(void)
+{
+	xml_init();
+	cmd_register(&connected_users_cmd);
+}
+
+static void xmpp_free_shard_state(void *arg)
+{
+	sm_shard_stop(arg);
+}
+
+void xmpp_shard_start(struct shard *sh)
+{
+	sm_shard_start(sh);
+	c2s_shard_start(sh);
+}
+
+void xmpp_shard_stop(struct shard *sh)
+{
+	c2s_shard_stop(sh);
+	/* After the conns' own deferred teardown, which still looks sessions up. */
+	ev_defer(sh->loop, xmpp_free_shard_state, sh);
+}

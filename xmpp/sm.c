@@ -1,0 +1,317 @@
+/*
+ * sm.c - the session manager: per shard, the online users whose home is this
+ * shard and their bound resources, and delivery to them (RFC 6121 §8.5).
+ *
+ * Lookups are O(1) (open hash on the bare JID); nothing here scans all
+ * sessions except the admin command that lists them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/pl.h"
+#include "core/shard.h"
+#include "xmpp/jid.h"
+#include "xmpp/sm.h"
+#include "xmpp/xml.h"
+#include "xmpp/xmpp.h"
+
+struct sm_res {
+	struct sm_res *next;
+	struct c2s *s;
+	char resource[];
+};
+
+struct sm_user {
+	struct sm_user *next;   /* hash chain */
+	struct sm_res *res;
+	char bare[];
+};
+
+struct sm_table {
+	struct sm_user **slots;
+	size_t nslots;
+	size_t nusers;
+	size_t nsessions;
+};
+
+static struct sm_table *sm_here(void)
+{
+	return shard_self()->subsys[SHARD_SLOT_ROUTER];
+}
+
+static size_t sm_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void sm_grow(struct sm_table *t)
+{
+	size_t n = t->nslots ? t->nslots * 2 : 1024;
+	struct sm_user **slots = pl_calloc(n, sizeof(*slots));
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct sm_user *u = t->slots[i];
+		while (u) {
+			struct sm_user *next = u->next;
+			size_t j = sm_hash(u->bare) & (n - 1);
+			u->next = slots[j];
+			slots[j] = u;
+			u = next;
+		}
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = n;
+}
+
+static struct sm_user **sm_find_slot(struct sm_table *t, const char *bare)
+{
+	struct sm_user **p = &t->slots[sm_hash(bare) & (t->nslots - 1)];
+	while (*p && strcmp((*p)->bare, bare) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct sm_user *sm_find(const char *bare)
+{
+	return *sm_find_slot(sm_here(), bare);
+}
+
+void sm_shard_start(struct shard *sh)
+{
+	struct sm_table *t = pl_calloc(1, sizeof(*t));
+	sh->subsys[SHARD_SLOT_ROUTER] = t;
+	sm_grow(t);
+}
+
+void sm_shard_stop(struct shard *sh)
+{
+	struct sm_table *t = sh->subsys[SHARD_SLOT_ROUTER];
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct sm_user *u = t->slots[i];
+		while (u) {
+			struct sm_user *next = u->next;
+			struct sm_res *r = u->res;
+			while (r) {
+				struct sm_res *rn = r->next;
+				free(r);
+				r = rn;
+			}
+			free(u);
+			u = next;
+		}
+	}
+	free(t->slots);
+	free(t);
+	sh->subsys[SHARD_SLOT_ROUTER] = NULL;
+}
+
+void sm_session_add(struct c2s *s, const char *bare, const char *resource)
+{
+	struct sm_table *t = sm_here();
+	if (t->nusers >= t->nslots)
+		sm_grow(t);
+	struct sm_user **slot = sm_find_slot(t, bare);
+	struct sm_user *u = *slot;
+	if (!u) {
+		size_t n = strlen(bare) + 1;
+		u = pl_malloc(sizeof(*u) + n);
+		memcpy(u->bare, bare, n);
+		u->res = NULL;
+		u->next = NULL;
+		*slot = u;
+		t->nusers++;
+	}
+	for (struct sm_res **rp = &u->res; *rp; rp = &(*rp)->next) {
+		if (strcmp((*rp)->resource, resource) == 0) {
+			/* resource_conflict: closeold. The old session leaves the
+			 * table now; its close later finds nothing to remove. */
+			struct sm_res *old = *rp;
+			*rp = old->next;
+			t->nsessions--;
+			log_info("sm: %s/%s: replaced by a new session", bare, resource);
+			c2s_stream_error(old->s, "conflict", "Replaced by new connection");
+			free(old);
+			break;
+		}
+	}
+	size_t n = strlen(resource) + 1;
+	struct sm_res *r = pl_malloc(sizeof(*r) + n);
+	memcpy(r->resource, resource, n);
+	r->s = s;
+	r->next = u->res;
+	u->res = r;
+	t->nsessions++;
+}
+
+void sm_session_remove(struct c2s *s, const char *bare, const char *resource)
+{
+	struct sm_table *t = sm_here();
+	struct sm_user **slot = sm_find_slot(t, bare);
+	struct sm_user *u = *slot;
+	if (!u)
+		return;
+	for (struct sm_res **rp = &u->res; *rp; rp = &(*rp)->next) {
+		if ((*rp)->s == s && strcmp((*rp)->resource, resource) == 0) {
+			struct sm_res *r = *rp;
+			*rp = r->next;
+			free(r);
+			t->nsessions--;
+			break;
+		}
+	}
+	if (!u->res) {
+		*slot = u->next;
+		free(u);
+		t->nusers--;
+	}
+}
+
+size_t sm_session_count(void)
+{
+	return sm_here()->nsessions;
+}
+
+struct c2s *sm_find_session(const char *bare, const char *resource)
+{
+	struct sm_user *u = sm_find(bare);
+	for (struct sm_res *r = u ? u->res : NULL; r; r = r->next)
+		if (strcmp(r->resource, resource) == 0)
+			return r->s;
+	return NULL;
+}
+
+size_t sm_list_jids(char ***out)
+{
+	struct sm_table *t = sm_here();
+	char **v = pl_calloc(t->nsessions + 1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < t->nslots; i++)
+		for (struct sm_user *u = t->slots[i]; u; u = u->next)
+			for (struct sm_res *r = u->res; r && n < t->nsessions; r = r->next)
+				v[n++] = pl_strdup(c2s_full_jid(r->s));
+	*out = v;
+	return n;
+}
+
+/* ---- delivery on the home shard (RFC 6121 §8.5) ---- */
+
+static void sm_send_and_free(struct c2s *s, struct xml_node *el)
+{
+	c2s_send(s, el);
+	xml_free(el);
+}
+
+/* The available resources with the highest non-negative priority. */
+static size_t sm_best_resources(struct sm_user *u, struct c2s **best, size_t max, int all_nonneg)
+{
+	int top = -129;
+	size_t n = 0;
+	for (struct sm_res *r = u ? u->res : NULL; r; r = r->next) {
+		if (!c2s_available(r->s) || c2s_priority(r->s) < 0)
+			continue;
+		int p = c2s_priority(r->s);
+		if (all_nonneg) {
+			if (n < max)
+				best[n++] = r->s;
+			continue;
+		}
+		if (p > top) {
+			top = p;
+			n = 0;
+		}
+		if (p == top && n < max)
+			best[n++] = r->s;
+	}
+	return n;
+}
+
+static void sm_deliver_bare(struct sm_user *u, struct xml_node *el)
+{
+	const char *name = el->name;
+	const char *type = xml_attr(el, "type");
+	struct c2s *best[32];
+	if (strcmp(name, "message") == 0) {
+		if (type && strcmp(type, "error") == 0) {
+			xml_free(el);
+			return;
+		}
+		if (type && strcmp(type, "groupchat") == 0) {
+			router_bounce(el, "cancel", "service-unavailable");
+			return;
+		}
+		int headline = type && strcmp(type, "headline") == 0;
+		size_t n = sm_best_resources(u, best, PL_ARRAY_LEN(best), headline);
+		if (n == 0) {
+			/* Offline storage comes with mod_offline; until then the
+			 * sender learns the message was not delivered. */
+			if (headline)
+				xml_free(el);
+			else
+				router_bounce(el, "cancel", "service-unavailable");
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			c2s_send(best[i], el);
+		xml_free(el);
+		return;
+	}
+	if (strcmp(name, "presence") == 0) {
+		size_t n = sm_best_resources(u, best, PL_ARRAY_LEN(best), 1);
+		for (size_t i = 0; i < n; i++)
+			c2s_send(best[i], el);
+		xml_free(el);
+		return;
+	}
+	/* iq to a bare JID is answered by the server on the user's behalf. */
+	if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+		router_bounce(el, "cancel", "service-unavailable");
+	else
+		xml_free(el);
+}
+
+void sm_deliver(struct xml_node *el)
+{
+	const char *to = xml_attr(el, "to");
+	struct jid j;
+	if (!to || jid_parse(to, strlen(to), &j) != PL_OK) {
+		xml_free(el);
+		return;
+	}
+	char *bare = jid_bare(&j);
+	struct sm_user *u = sm_find(bare);
+	if (j.resource) {
+		for (struct sm_res *r = u ? u->res : NULL; r; r = r->next) {
+			if (strcmp(r->resource, j.resource) == 0) {
+				sm_send_and_free(r->s, el);
+				goto out;
+			}
+		}
+		/* No such resource (RFC 6121 §8.5.3.2.1). */
+		const char *type = xml_attr(el, "type");
+		if (strcmp(el->name, "message") == 0 && !(type && strcmp(type, "groupchat") == 0)) {
+			sm_deliver_bare(u, el);
+		} else if (strcmp(el->name, "iq") == 0) {
+			if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+				router_bounce(el, "cancel", "service-unavailable");
+			else
+				xml_free(el);
+		} else if (strcmp(el->name, "message") == 0) {
+			router_bounce(el, "cancel", "service-unavailable");
+		} else {
+			xml_free(el);
+		}
+		goto out;
+	}
+	sm_deliver_bare(u, el);
+out:
+	free(bare);
+	jid_free(&j);
+}

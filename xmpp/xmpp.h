@@ -1,0 +1,79 @@
+/*
+ * xmpp.h - the XMPP subsystem's internal interface: c2s sessions, the
+ * session manager (who is online where) and stanza routing.
+ *
+ * Ownership: a c2s session belongs to the shard its conn is on. Until
+ * resource binding that is the shard that accepted it; at bind the conn
+ * moves to the user's home shard, shard_of_key(bare JID), where the
+ * session manager's table for that user lives. All of a user's resources
+ * therefore share one shard, and delivering to a user is: post the stanza
+ * to its home shard (or call directly when already there).
+ */
+#ifndef PL_XMPP_H
+#define PL_XMPP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/listen.h"
+
+struct xml_node;
+struct shard;
+struct c2s;
+
+#define NS_CLIENT "jabber:client"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_STANZA_ERRORS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_PING "urn:xmpp:ping"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+
+extern const struct listen_module c2s_listen_module;
+extern const struct listen_module c2s_tls_listen_module;
+
+/* Per-shard setup/teardown (on that shard's thread). */
+void xmpp_shard_start(struct shard *sh);
+void xmpp_shard_stop(struct shard *sh);
+/* Registers the XMPP admin commands (connected_users). */
+void xmpp_register_commands(void);
+
+/* ---- c2s (c2s.c) ---- */
+void c2s_shard_start(struct shard *sh);
+void c2s_shard_stop(struct shard *sh);
+/* Sessions (any state) owned by the calling shard. */
+size_t c2s_count_here(void);
+/* Write a stanza to the session's client. */
+void c2s_send(struct c2s *s, const struct xml_node *el);
+/* Close with a stream error (condition from RFC 6120 §4.9.3). */
+void c2s_stream_error(struct c2s *s, const char *condition, const char *text);
+const char *c2s_full_jid(const struct c2s *s);
+int c2s_priority(const struct c2s *s);
+bool c2s_available(const struct c2s *s);
+
+/* ---- session manager (sm.c), home-shard state ---- */
+/* Register a bound session on its home shard. Applies resource_conflict
+ * (closeold): an older session with the same full JID is closed. */
+void sm_session_add(struct c2s *s, const char *bare, const char *resource);
+void sm_session_remove(struct c2s *s, const char *bare, const char *resource);
+/* Number of sessions on the calling shard. */
+size_t sm_session_count(void);
+
+/* ---- routing (router.c) ---- */
+/* Route a stanza whose 'from' is already stamped. Takes ownership of el.
+ * Any thread that is a shard. */
+void router_route(struct xml_node *el);
+/* Answer a stanza with a stanza error (type 'cancel' etc.) unless it is an
+ * error itself. Takes ownership of el. */
+void router_bounce(struct xml_node *el, const char *type, const char *condition);
+
+/* ---- server-handled IQs (iq_server.c) ---- */
+/* An iq addressed to the server itself (to = a local domain, or none).
+ * Takes ownership of el. */
+void iq_server_handle(struct xml_node *el);
+
+#endif
