@@ -3,10 +3,14 @@
 
 #include "core/cmd.h"
 #include "core/ctl.h"
+#include "core/http.h"
 #include "core/listen.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "ice/stun.h"
 #include "server/builtin.h"
+#include "sip/sip.h"
+#include "webadmin/webadmin.h"
 #include "xmpp/xmpp.h"
 
 /* Listen modules of later issues: accepted in the config so an ejabberd-like
@@ -24,8 +28,14 @@ void builtin_register(void)
 	listen_register(&c2s_tls_listen_module);
 	listen_register(&s2s_listen_module);
 	listen_register(&proxy65_listen_module);
+	listen_register(&http_listen_module);
+	listen_register(&sip_listen_module);
+	listen_register(&stun_listen_module);
 	ctl_register_builtin_commands();
 	xmpp_register_commands();
+	webadmin_register();
+	http_echo_register();
+	sip_init();
 }
 
 int builtin_shard_start(struct shard *sh, char *err, size_t errlen)

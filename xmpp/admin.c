@@ -31,7 +31,8 @@ static int cmp_str(const void *a, const void *b)
 static void gather_reply(void *arg)
 {
 	struct gather *g = arg;
-	qsort(g->jids, g->n, sizeof(char *), cmp_str);
+	if (g->n > 1)
+		qsort(g->jids, g->n, sizeof(char *), cmp_str);
 	cmd_reply_list(g->req, g->jids, g->n);
 	for (size_t i = 0; i < g->n; i++)
 		free(g->jids[i]);
@@ -50,8 +51,10 @@ static void gather_one(void *arg)
 		g->cap = (g->n + n) * 2 + 16;
 		g->jids = pl_realloc(g->jids, g->cap * sizeof(char *));
 	}
-	memcpy(g->jids + g->n, mine, n * sizeof(char *));
-	g->n += n;
+	if (n > 0) {
+		memcpy(g->jids + g->n, mine, n * sizeof(char *));
+		g->n += n;
+	}
 	int last = --g->left == 0;
 	pthread_mutex_unlock(&g->mu);
 	free(mine);

@@ -243,6 +243,7 @@ static void c2s_on_stream_open(void *ud, struct xml_node *st)
 	struct c2s *s = ud;
 	const char *to = xml_attr(st, "to");
 	const char *version = xml_attr(st, "version");
+	bool version_ok = version && strncmp(version, "1.", 2) == 0;
 	if (s->state != C2S_WAIT_HEADER) {
 		xml_free(st);
 		c2s_stream_error(s, "invalid-xml", "unexpected stream header");
@@ -270,7 +271,7 @@ static void c2s_on_stream_open(void *ud, struct xml_node *st)
 		return;
 	}
 	c2s_send_header(s);
-	if (!version || strncmp(version, "1.", 2) != 0) {
+	if (!version_ok) {
 		c2s_stream_error(s, "unsupported-version", "version 1.0 is required");
 		return;
 	}
@@ -635,7 +636,6 @@ static void sasl_scram_creds(void *arg, int status, const struct user_creds *cre
 
 static void c2s_auth(struct c2s *s, struct xml_node *el)
 {
-	const char *mech = xml_attr(el, "mechanism");
 	if (s->state != C2S_NEGOTIATE) {
 		xml_free(el);
 		c2s_stream_error(s, "policy-violation", "authentication is not allowed now");
@@ -646,10 +646,14 @@ static void c2s_auth(struct c2s *s, struct xml_node *el)
 		sasl_failure(s, "encryption-required", NULL);
 		return;
 	}
+	const char *mech = xml_attr(el, "mechanism");
+	int plain = mech && strcmp(mech, "PLAIN") == 0 && c2s_plain_allowed(s);
+	int sha1 = mech && strcmp(mech, "SCRAM-SHA-1") == 0;
+	int sha256 = mech && strcmp(mech, "SCRAM-SHA-256") == 0;
 	uint8_t msg[4096];
 	long len = sasl_decode(xml_text(el), msg, sizeof(msg));
 	xml_free(el);
-	if (!mech) {
+	if (!plain && !sha1 && !sha256) {
 		sasl_failure(s, "invalid-mechanism", NULL);
 		return;
 	}
@@ -658,7 +662,7 @@ static void c2s_auth(struct c2s *s, struct xml_node *el)
 		return;
 	}
 	s->state = C2S_SASL;
-	if (strcmp(mech, "PLAIN") == 0 && c2s_plain_allowed(s)) {
+	if (plain) {
 		s->mech = MECH_PLAIN;
 		if (len == 0) {
 			c2s_write(s, "<challenge xmlns='" NS_SASL "'/>");
@@ -667,31 +671,23 @@ static void c2s_auth(struct c2s *s, struct xml_node *el)
 		sasl_plain(s, msg, (size_t)len);
 		return;
 	}
-	if (strcmp(mech, "SCRAM-SHA-1") == 0 || strcmp(mech, "SCRAM-SHA-256") == 0) {
-		s->mech = strcmp(mech, "SCRAM-SHA-1") == 0 ? MECH_SCRAM_SHA1 : MECH_SCRAM_SHA256;
-		s->scram = pl_calloc(1, sizeof(*s->scram));
-		const char *why = "malformed-request";
-		if (len == 0 || scram_server_client_first(s->scram,
-				s->mech == MECH_SCRAM_SHA1 ? SCRAM_SHA1 : SCRAM_SHA256,
-				(const char *)msg, (size_t)len, &why) != PL_OK) {
-			sasl_failure(s, why, NULL);
-			return;
-		}
-		char *user = sasl_normalize_user(s, s->scram->username, strlen(s->scram->username));
-		if (!user) {
-			sasl_failure(s, "not-authorized", NULL);
-			return;
-		}
-		free(s->user);
-		s->user = NULL;
-		free(s->scram->username);
-		s->scram->username = user;
-		s->refs++;
-		users_get_creds(s->host, user, sasl_scram_creds, s);
+	s->mech = sha1 ? MECH_SCRAM_SHA1 : MECH_SCRAM_SHA256;
+	s->scram = pl_calloc(1, sizeof(*s->scram));
+	const char *why = "malformed-request";
+	if (len == 0 || scram_server_client_first(s->scram, sha1 ? SCRAM_SHA1 : SCRAM_SHA256,
+						  (const char *)msg, (size_t)len, &why) != PL_OK) {
+		sasl_failure(s, why, NULL);
 		return;
 	}
-	s->state = C2S_NEGOTIATE;
-	sasl_failure(s, "invalid-mechanism", NULL);
+	char *user = sasl_normalize_user(s, s->scram->username, strlen(s->scram->username));
+	if (!user) {
+		sasl_failure(s, "not-authorized", NULL);
+		return;
+	}
+	free(s->scram->username);
+	s->scram->username = user;
+	s->refs++;
+	users_get_creds(s->host, user, sasl_scram_creds, s);
 }
 
 static void c2s_sasl_response(struct c2s *s, struct xml_node *el)
