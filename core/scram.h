@@ -2,6 +2,8 @@
  * scram.h - SCRAM (RFC 5802, RFC 7677) server side and key derivation.
  *
  * Pure functions and a small per-exchange state; no I/O, any thread.
+ * A struct scram_server starts zeroed; scram_server_clear() frees what it
+ * holds and leaves it zeroed again.
  * Channel binding (-PLUS) is not offered yet: a client flag 'y' is accepted,
  * 'p=' is refused.
  */
@@ -41,6 +43,7 @@ struct scram_server {
 	char *server_first;
 	char *nonce;              /* client nonce + server nonce */
 	struct scram_creds creds;
+	const char *test_server_nonce;  /* tests only: replaces the random one */
 };
 
 /* Parse client-first-message. On error returns PL_ERR and sets *why to a
@@ -53,6 +56,9 @@ int scram_server_first(struct scram_server *s, const struct scram_creds *c, stru
 int scram_server_final(struct scram_server *s, const char *msg, size_t len,
 		       struct buf *out, const char **why);
 void scram_server_clear(struct scram_server *s);
+/* Tests only: make scram_server_first() use this server nonce (the RFC
+ * examples' exchanges can then be replayed byte for byte). */
+void scram_server_set_nonce_for_test(struct scram_server *s, const char *server_nonce);
 
 /* base64 (RFC 4648) helpers used by SASL. out is NUL-terminated;
  * decode returns -1 on invalid input, else the decoded length. */

@@ -10,6 +10,10 @@
  * so that what the server acknowledged survives kill -9). The schema is
  * versioned; migrations run in store_open() before any listener is opened.
  * One connection per worker; SQLite serialises writers itself.
+ * store_open() also takes DATA_DIR/parley.lock (flock) for the life of the
+ * process, so a second parleyd on the same data_dir refuses to start.
+ * Any thread may submit; a job submitted off-shard (shard_self() == NULL)
+ * has its done() run on the worker.
  */
 #ifndef PL_STORE_H
 #define PL_STORE_H
@@ -17,6 +21,7 @@
 #include <stddef.h>
 
 struct sqlite3;
+struct sqlite3_stmt;
 struct store_job;
 
 typedef void store_run_fn(struct store_job *j, struct sqlite3 *db);
@@ -36,5 +41,11 @@ void store_submit(struct store_job *j);
 void store_close(void);
 /* Current schema version (for tests and status). */
 int store_schema_version(void);
+
+/* In a job's run(): a prepared statement for sql, cached per worker
+ * connection. sql must be a string literal (the cache is keyed by its
+ * address). Hand it back with store_release() (it is reset, not freed). */
+struct sqlite3_stmt *store_prepare(struct sqlite3 *db, const char *sql);
+void store_release(struct sqlite3_stmt *stmt);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/cmd.h"
+#include "core/module.h"
 #include "core/pl.h"
 #include "core/shard.h"
 #include "xmpp/sm.h"
@@ -83,6 +84,8 @@ void xmpp_register_commands(void)
 {
 	xml_init();
 	cmd_register(&connected_users_cmd);
+	pm_register(&mod_disco);
+	pm_register(&mod_ping);
 }
 
 static void xmpp_free_shard_state(void *arg)

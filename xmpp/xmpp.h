@@ -20,6 +20,7 @@
 struct xml_node;
 struct shard;
 struct c2s;
+struct pm_module;
 
 #define NS_CLIENT "jabber:client"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
@@ -34,6 +35,8 @@ struct c2s;
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 
 extern const struct listen_module c2s_listen_module;
+extern const struct pm_module mod_ping;
+extern const struct pm_module mod_disco;
 extern const struct listen_module c2s_tls_listen_module;
 
 /* Per-shard setup/teardown (on that shard's thread). */
