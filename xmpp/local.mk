@@ -1,1 +1,5 @@
+include xmpp/xml.mk
 # xmpp sources and unit tests
+# streams, sessions and routing
+libparley_a_SOURCES += xmpp/xmpp.h xmpp/c2s.c xmpp/sm.h xmpp/sm.c xmpp/router.c \
+	xmpp/iq_server.c xmpp/admin.c
