@@ -29,6 +29,9 @@
 #include "xmpp/xmpp.h"
 
 #define C2S_MAX_SASL_FAILURES 5
+/* A stream quiet this long gives its XML parser back (about 16 KB); parsing
+ * the next stanza then costs a little more, so busy streams keep theirs. */
+#define C2S_IDLE_SHRINK_MS 2000
 
 enum c2s_state {
 	C2S_WAIT_HEADER,    /* expecting <stream:stream> */
@@ -68,6 +71,8 @@ struct c2s {
 	char *jid;                      /* full JID once bound */
 	char *bind_id;                  /* id of the bind iq, answered after the move */
 	struct c2s_pending *pending, *pending_tail;
+	struct ev_timer idle_timer;
+	uint64_t last_rx_ms;
 	char stream_id[17];
 };
 
@@ -341,7 +346,26 @@ static void c2s_on_data(struct conn *c, const uint8_t *data, size_t len)
 		data += used;
 		len -= used;
 	}
-	if (s->state != C2S_CLOSED && s->state != C2S_MOVING && xml_stream_idle(s->xs))
+	if (s->state == C2S_CLOSED || s->state == C2S_MOVING)
+		return;
+	s->last_rx_ms = ev_now(c->loop);
+	if (!ev_timer_active(&s->idle_timer))
+		ev_timer_start(c->loop, &s->idle_timer, C2S_IDLE_SHRINK_MS);
+}
+
+/* Re-armed at most once per period however busy the stream is: reads only
+ * record their time. */
+static void c2s_idle_check(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct c2s *s = t->data;
+	if (s->state == C2S_CLOSED || s->state == C2S_MOVING || !s->conn)
+		return;
+	uint64_t quiet = ev_now(loop) - s->last_rx_ms;
+	if (quiet < C2S_IDLE_SHRINK_MS) {
+		ev_timer_start(loop, t, C2S_IDLE_SHRINK_MS - quiet);
+		return;
+	}
+	if (xml_stream_idle(s->xs))
 		xml_stream_shrink(s->xs);
 }
 
@@ -386,6 +410,7 @@ static void c2s_on_close(struct conn *c, int err)
 		log_info("c2s: %s: session closed", s->jid);
 	}
 	c2s_unlink(s);
+	ev_timer_stop(c->loop, &s->idle_timer);
 	s->state = C2S_CLOSED;
 	s->conn = NULL;
 	c2s_unref(s);
@@ -413,6 +438,7 @@ static void c2s_accept_common(const struct listen_cfg *lc, int fd, const struct 
 	s->refs = 1;
 	s->state = C2S_WAIT_HEADER;
 	s->xs = xml_stream_new(&c2s_xml_handler, s, lc->max_stanza_size);
+	ev_timer_init(&s->idle_timer, c2s_idle_check, s);
 	s->conn = conn_new(fd, peer, plen, &c2s_conn_handler, s);
 	if (!s->conn) {
 		c2s_free(s);
@@ -776,8 +802,10 @@ static void c2s_arrived(struct conn *c)
 		free(p);
 		c2s_handle_stanza(s, el);
 	}
-	if (s->state == C2S_BOUND && xml_stream_idle(s->xs))
-		xml_stream_shrink(s->xs);
+	if (s->state == C2S_BOUND) {
+		s->last_rx_ms = ev_now(c->loop);
+		ev_timer_start(c->loop, &s->idle_timer, C2S_IDLE_SHRINK_MS);
+	}
 }
 
 static void c2s_bind(struct c2s *s, struct xml_node *el, struct xml_node *bind)
@@ -814,6 +842,7 @@ static void c2s_bind(struct c2s *s, struct xml_node *el, struct xml_node *bind)
 	free(bare);
 	s->state = C2S_MOVING;
 	c2s_unlink(s);
+	ev_timer_stop(s->conn->loop, &s->idle_timer);
 	conn_move(s->conn, home, c2s_arrived);
 }
 
