@@ -30,8 +30,11 @@ static size_t nmodules;
 
 struct listen_tcp {
 	struct ev_io io;
+	struct ev_timer pause;    /* out of fds: stop accepting for a moment */
 	const struct listen_cfg *lc;
 };
+
+#define LISTEN_EMFILE_PAUSE_MS 100
 
 struct listen_shard {
 	struct listen_tcp *tcp;
@@ -118,9 +121,14 @@ static int listen_socket(const struct listen_cfg *lc, int type, char *err, size_
 	return fd;
 }
 
+static void listen_resume(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct listen_tcp *lt = t->data;
+	ev_io_set(loop, &lt->io, EV_READ);
+}
+
 static void listen_accept_cb(struct ev_loop *loop, struct ev_io *io, int events)
 {
-	PL_UNUSED(loop);
 	PL_UNUSED(events);
 	struct listen_tcp *lt = io->data;
 	/* Bounded so one busy listener cannot starve the shard's sessions. */
@@ -129,9 +137,16 @@ static void listen_accept_cb(struct ev_loop *loop, struct ev_io *io, int events)
 		socklen_t plen = sizeof(peer);
 		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warning("listen %s port %d: out of file descriptors",
-					    lt->lc->module, lt->lc->port);
+			if (errno == EMFILE || errno == ENFILE) {
+				/* The pending connection stays in the backlog and the
+				 * level-triggered listener would wake us at once: wait
+				 * until some session has closed. */
+				log_warning("listen %s port %d: out of file descriptors; "
+					    "pausing accepts for %d ms", lt->lc->module,
+					    lt->lc->port, LISTEN_EMFILE_PAUSE_MS);
+				ev_io_set(loop, io, 0);
+				ev_timer_start(loop, &lt->pause, LISTEN_EMFILE_PAUSE_MS);
+			}
 			return;
 		}
 		int one = 1;
@@ -209,6 +224,7 @@ int listen_open_all(struct shard *sh, const struct listen_cfg *entries, size_t n
 				return PL_ERR;
 			struct listen_tcp *lt = &ls->tcp[ls->ntcp++];
 			lt->lc = lc;
+			ev_timer_init(&lt->pause, listen_resume, lt);
 			ev_io_init(&lt->io, fd, listen_accept_cb, lt);
 			ev_io_start(sh->loop, &lt->io, EV_READ);
 		}
@@ -232,6 +248,7 @@ void listen_close_all(struct shard *sh)
 	if (!ls)
 		return;
 	for (size_t i = 0; i < ls->ntcp; i++) {
+		ev_timer_stop(sh->loop, &ls->tcp[i].pause);
 		ev_io_stop(sh->loop, &ls->tcp[i].io);
 		close(ls->tcp[i].io.fd);
 	}
