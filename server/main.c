@@ -186,14 +186,17 @@ int main(int argc, char **argv)
 	ev_io_init(&signal_io, sfd, signal_cb, NULL);
 	ev_io_start(s0->loop, &signal_io, EV_READ);
 
+	/* Modules fill the handler tables before any listener takes traffic;
+	 * from then on the tables are read-only. */
 	struct shard_start ss = { .failed = 0 };
-	pthread_mutex_init(&ss.mu, NULL);
-	shard_call_all_sync(shard_open_here, &ss);
-	pthread_mutex_destroy(&ss.mu);
-	if (!ss.failed && pm_start_all(err, sizeof(err)) != PL_OK) {
+	if (pm_start_all(err, sizeof(err)) != PL_OK) {
 		snprintf(ss.err, sizeof(ss.err), "%s", err);
 		ss.failed = 1;
 	}
+	pthread_mutex_init(&ss.mu, NULL);
+	if (!ss.failed)
+		shard_call_all_sync(shard_open_here, &ss);
+	pthread_mutex_destroy(&ss.mu);
 	/* The control socket opens last: `parleyctl status` answering means
 	 * every listener is bound. */
 	if (!ss.failed && ctl_open(conf->ctl_socket, err, sizeof(err)) != PL_OK) {

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "xmpp/iq.h"
 #include "xmpp/jid.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
@@ -27,7 +28,7 @@ void router_route(struct xml_node *el)
 		/* RFC 6120 §10.3: no 'to' means the sender's account (or, for
 		 * iq, the server answering for it). */
 		if (strcmp(el->name, "iq") == 0)
-			iq_server_handle(el);
+			iq_dispatch(el, IQ_ACCOUNT);
 		else
 			xml_free(el);
 		return;
@@ -45,7 +46,7 @@ void router_route(struct xml_node *el)
 	if (!j.local) {
 		jid_free(&j);
 		if (strcmp(el->name, "iq") == 0)
-			iq_server_handle(el);
+			iq_dispatch(el, IQ_SERVER);
 		else
 			xml_free(el);
 		return;

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "xmpp/iq.h"
 #include "xmpp/jid.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
@@ -271,10 +272,7 @@ static void sm_deliver_bare(struct sm_user *u, struct xml_node *el)
 		return;
 	}
 	/* iq to a bare JID is answered by the server on the user's behalf. */
-	if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
-		router_bounce(el, "cancel", "service-unavailable");
-	else
-		xml_free(el);
+	iq_dispatch(el, IQ_ACCOUNT);
 }
 
 void sm_deliver(struct xml_node *el)

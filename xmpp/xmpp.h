@@ -74,9 +74,5 @@ void router_route(struct xml_node *el);
  * error itself. Takes ownership of el. */
 void router_bounce(struct xml_node *el, const char *type, const char *condition);
 
-/* ---- server-handled IQs (iq_server.c) ---- */
-/* An iq addressed to the server itself (to = a local domain, or none).
- * Takes ownership of el. */
-void iq_server_handle(struct xml_node *el);
 
 #endif

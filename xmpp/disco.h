@@ -1,0 +1,23 @@
+/*
+ * disco.h - service discovery (XEP-0030) for the server's domains: modules
+ * announce the features they serve on a host when they start (main thread);
+ * mod_disco answers disco#info from that list, so disabling a module
+ * removes its feature.
+ */
+#ifndef PL_XMPP_DISCO_H
+#define PL_XMPP_DISCO_H
+
+#include <stddef.h>
+
+struct xml_node;
+
+void disco_add_feature(const char *host, const char *var);
+void disco_remove_feature(const char *host, const char *var);
+/* Extended info (XEP-0128): a form a module adds to the server's
+ * disco#info (e.g. contact addresses, XEP-0157). Takes ownership. */
+void disco_add_form(const char *host, struct xml_node *x);
+/* Appends <feature/>s (and forms) of host to a disco#info query element. */
+void disco_fill_info(const char *host, struct xml_node *query);
+size_t disco_feature_count(const char *host);
+
+#endif
