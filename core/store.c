@@ -59,6 +59,40 @@ static const struct store_migration store_migrations[] = {
 	  " created_at INTEGER NOT NULL,"
 	  " PRIMARY KEY (host, username)"
 	  ") WITHOUT ROWID;" },
+	{ 2, "rosters, offline messages, vCards, private storage, block lists, last activity",
+	  /* subscription: none|to|from|both; ask: pending-out subscribe;
+	   * pending_in: an inbound request not yet answered (stanza kept so it
+	   * is re-delivered at login); approved: pre-approval (RFC 6121 3.4). */
+	  "CREATE TABLE roster ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL, jid TEXT NOT NULL,"
+	  " name TEXT, subscription TEXT NOT NULL DEFAULT 'none',"
+	  " ask INTEGER NOT NULL DEFAULT 0, approved INTEGER NOT NULL DEFAULT 0,"
+	  " pending_in INTEGER NOT NULL DEFAULT 0, pending_in_xml TEXT,"
+	  " in_roster INTEGER NOT NULL DEFAULT 1,"
+	  " groups TEXT NOT NULL DEFAULT '',"
+	  " PRIMARY KEY (host, username, jid)) WITHOUT ROWID;"
+	  "CREATE TABLE roster_version ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL, version INTEGER NOT NULL,"
+	  " PRIMARY KEY (host, username)) WITHOUT ROWID;"
+	  "CREATE TABLE offline ("
+	  " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	  " host TEXT NOT NULL, username TEXT NOT NULL,"
+	  " stamp TEXT NOT NULL, xml TEXT NOT NULL);"
+	  "CREATE INDEX offline_user ON offline (host, username, id);"
+	  "CREATE TABLE vcard ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL, xml TEXT NOT NULL,"
+	  " PRIMARY KEY (host, username)) WITHOUT ROWID;"
+	  "CREATE TABLE private_storage ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL, namespace TEXT NOT NULL,"
+	  " xml TEXT NOT NULL,"
+	  " PRIMARY KEY (host, username, namespace)) WITHOUT ROWID;"
+	  "CREATE TABLE blocklist ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL, jid TEXT NOT NULL,"
+	  " PRIMARY KEY (host, username, jid)) WITHOUT ROWID;"
+	  "CREATE TABLE last_activity ("
+	  " host TEXT NOT NULL, username TEXT NOT NULL,"
+	  " seconds INTEGER NOT NULL, status TEXT NOT NULL DEFAULT '',"
+	  " PRIMARY KEY (host, username)) WITHOUT ROWID;" },
 };
 
 struct store_stmt {

@@ -198,21 +198,57 @@ static int users_do_set_password(sqlite3 *db, struct users_job *uj)
 	return sqlite3_changes(db) > 0 ? USERS_OK : USERS_NOT_FOUND;
 }
 
+/* Every table that holds a user's data: an account removed leaves nothing.
+ * Literals, because the statement cache is keyed by the SQL's address. */
+static const char *const users_owned_deletes[] = {
+	"DELETE FROM roster WHERE host = ?1 AND username = ?2",
+	"DELETE FROM roster_version WHERE host = ?1 AND username = ?2",
+	"DELETE FROM offline WHERE host = ?1 AND username = ?2",
+	"DELETE FROM vcard WHERE host = ?1 AND username = ?2",
+	"DELETE FROM private_storage WHERE host = ?1 AND username = ?2",
+	"DELETE FROM blocklist WHERE host = ?1 AND username = ?2",
+	"DELETE FROM last_activity WHERE host = ?1 AND username = ?2",
+};
+
 static int users_do_unregister(sqlite3 *db, struct users_job *uj)
 {
 	sqlite3_stmt *s = store_prepare(db,
 		"DELETE FROM users WHERE host = ?1 AND username = ?2");
-	int rc;
+	int rc, changed;
 
 	if (!s)
 		return users_db_error(db, "unregister", uj);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		store_release(s);
+		return users_db_error(db, "unregister", uj);
+	}
 	sqlite3_bind_text(s, 1, uj->host, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, uj->user, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	store_release(s);
-	if (rc != SQLITE_DONE)
-		return users_db_error(db, "unregister", uj);
-	return sqlite3_changes(db) > 0 ? USERS_OK : USERS_NOT_FOUND;
+	changed = sqlite3_changes(db);
+	for (size_t i = 0; rc == SQLITE_DONE && i < PL_ARRAY_LEN(users_owned_deletes); i++) {
+		sqlite3_stmt *d = store_prepare(db, users_owned_deletes[i]);
+		if (!d) {
+			rc = SQLITE_ERROR;
+			break;
+		}
+		sqlite3_bind_text(d, 1, uj->host, -1, SQLITE_STATIC);
+		sqlite3_bind_text(d, 2, uj->user, -1, SQLITE_STATIC);
+		rc = sqlite3_step(d);
+		store_release(d);
+	}
+	if (rc != SQLITE_DONE) {
+		int status = users_db_error(db, "unregister", uj);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return status;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int status = users_db_error(db, "unregister", uj);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return status;
+	}
+	return changed > 0 ? USERS_OK : USERS_NOT_FOUND;
 }
 
 static int users_do_get_creds(sqlite3 *db, struct users_job *uj)

@@ -151,7 +151,7 @@ static void store_open_creates_data_dir_and_schema(void **state)
 
 	(void)state;
 	open_ok();
-	assert_int_equal(store_schema_version(), 1);
+	assert_int_equal(store_schema_version(), 2);
 	assert_int_equal(stat(datadir, &sb), 0);
 	assert_true(S_ISDIR(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0700);
@@ -162,7 +162,7 @@ static void store_open_creates_data_dir_and_schema(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	store_close();
 
-	assert_int_equal(sql_int("SELECT version FROM schema_version"), 1);
+	assert_int_equal(sql_int("SELECT version FROM schema_version"), 2);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM pragma_table_info('users')"
 				 " WHERE name IN ('host', 'username', 'sha1_salt', 'sha1_iterations',"
@@ -181,10 +181,10 @@ static void store_reopen_keeps_data_and_schema_version(void **state)
 	sql_exec("INSERT INTO users VALUES ('localhost', 'alice', x'00', 1, x'00', x'00',"
 		 " x'00', 1, x'00', x'00', 0)");
 	open_ok();
-	assert_int_equal(store_schema_version(), 1);
+	assert_int_equal(store_schema_version(), 2);
 	store_close();
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM users WHERE username = 'alice'"), 1);
-	assert_int_equal(sql_int("SELECT version FROM schema_version"), 1);
+	assert_int_equal(sql_int("SELECT version FROM schema_version"), 2);
 }
 
 static void store_migrations_idempotent(void **state)
@@ -192,7 +192,7 @@ static void store_migrations_idempotent(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++) {
 		open_ok();
-		assert_int_equal(store_schema_version(), 1);
+		assert_int_equal(store_schema_version(), 2);
 		store_close();
 	}
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM schema_version"), 1);
@@ -211,7 +211,7 @@ static void store_refuses_newer_schema(void **state)
 	assert_int_equal(store_open(datadir, 1, err, sizeof(err)), PL_ERR);
 	assert_non_null(strstr(err, "schema version 99"));
 	/* the failed open left nothing locked behind */
-	sql_exec("UPDATE schema_version SET version = 1");
+	sql_exec("UPDATE schema_version SET version = 2");
 	open_ok();
 }
 
