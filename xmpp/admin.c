@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "core/cmd.h"
+#include "core/hook.h"
 #include "core/module.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "xmpp/events.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
 #include "xmpp/xmpp.h"
@@ -80,9 +82,17 @@ static const struct cmd_def connected_users_cmd = {
 	.handler = cmd_connected_users,
 };
 
+struct xmpp_hooks xmpp_hooks;
+
 void xmpp_register_commands(void)
 {
 	xml_init();
+	xmpp_hooks.session_bound = hook_get("c2s_session_bound");
+	xmpp_hooks.session_closed = hook_get("c2s_session_closed");
+	xmpp_hooks.user_send = hook_get("user_send_packet");
+	xmpp_hooks.user_receive = hook_get("user_receive_packet");
+	xmpp_hooks.local_deliver = hook_get("sm_local_deliver");
+	xmpp_hooks.offline_message = hook_get("offline_message");
 	cmd_register(&connected_users_cmd);
 	pm_register(&mod_disco);
 	pm_register(&mod_ping);

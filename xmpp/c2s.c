@@ -17,12 +17,14 @@
 
 #include "core/cfg.h"
 #include "core/conn.h"
+#include "core/hook.h"
 #include "core/log.h"
 #include "core/pl.h"
 #include "core/scram.h"
 #include "core/shard.h"
 #include "core/tls.h"
 #include "core/users.h"
+#include "xmpp/events.h"
 #include "xmpp/jid.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
@@ -73,6 +75,7 @@ struct c2s {
 	struct c2s_pending *pending, *pending_tail;
 	struct ev_timer idle_timer;
 	uint64_t last_rx_ms;
+	void *slots[C2S_SLOTS];
 	char stream_id[17];
 };
 
@@ -122,6 +125,31 @@ const char *c2s_full_jid(const struct c2s *s)
 	return s->jid ? s->jid : "";
 }
 
+const char *c2s_user(const struct c2s *s)
+{
+	return s->user;
+}
+
+const char *c2s_host(const struct c2s *s)
+{
+	return s->host;
+}
+
+const char *c2s_resource(const struct c2s *s)
+{
+	return s->resource;
+}
+
+void *c2s_get_data(const struct c2s *s, enum c2s_slot slot)
+{
+	return s->slots[slot];
+}
+
+void c2s_set_data(struct c2s *s, enum c2s_slot slot, void *data)
+{
+	s->slots[slot] = data;
+}
+
 int c2s_priority(const struct c2s *s)
 {
 	return s->priority;
@@ -142,6 +170,11 @@ void c2s_send(struct c2s *s, const struct xml_node *el)
 {
 	if (!s->conn || s->state == C2S_CLOSED)
 		return;
+	if (s->state == C2S_BOUND) {
+		struct stanza_event ev = { s, (struct xml_node *)el, s->host };
+		if (hook_run(xmpp_hooks.user_receive, s->host, &ev) == PL_DONE)
+			return;
+	}
 	buf_reset(&out_buf);
 	xml_serialize(el, NS_CLIENT, &out_buf);
 	conn_write(s->conn, buf_head(&out_buf), buf_used(&out_buf));
@@ -408,6 +441,7 @@ static void c2s_on_close(struct conn *c, int err)
 		free(bare);
 		s->in_sm = 0;
 		log_info("c2s: %s: session closed", s->jid);
+		hook_run(xmpp_hooks.session_closed, s->host, s);
 	}
 	c2s_unlink(s);
 	ev_timer_stop(c->loop, &s->idle_timer);
@@ -793,6 +827,7 @@ static void c2s_arrived(struct conn *c)
 	c2s_write(s, buf_cstr(&out_buf));
 	free(s->bind_id);
 	s->bind_id = NULL;
+	hook_run(xmpp_hooks.session_bound, s->host, s);
 	while (s->pending && s->state == C2S_BOUND) {
 		struct c2s_pending *p = s->pending;
 		s->pending = p->next;
@@ -944,8 +979,11 @@ static void c2s_handle_stanza(struct c2s *s, struct xml_node *el)
 		}
 		jid_free(&j);
 	}
+	struct stanza_event ev = { s, el, s->host };
+	if (hook_run(xmpp_hooks.user_send, s->host, &ev) == PL_DONE)
+		return;
 	if (strcmp(el->name, "presence") == 0 && !to) {
-		/* Broadcast to contacts arrives with the roster (next issue). */
+		/* Broadcast presence goes to contacts: mod_roster's job. */
 		xml_free(el);
 		return;
 	}

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hook.h"
 #include "core/log.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "xmpp/events.h"
 #include "xmpp/iq.h"
 #include "xmpp/jid.h"
 #include "xmpp/sm.h"
@@ -175,6 +177,15 @@ void sm_session_remove(struct c2s *s, const char *bare, const char *resource)
 	}
 }
 
+size_t sm_sessions_of(const char *bare, struct c2s **out, size_t max)
+{
+	struct sm_user *u = sm_find(bare);
+	size_t n = 0;
+	for (struct sm_res *r = u ? u->res : NULL; r && n < max; r = r->next)
+		out[n++] = r->s;
+	return n;
+}
+
 size_t sm_session_count(void)
 {
 	return sm_here()->nsessions;
@@ -234,7 +245,7 @@ static size_t sm_best_resources(struct sm_user *u, struct c2s **best, size_t max
 	return n;
 }
 
-static void sm_deliver_bare(struct sm_user *u, struct xml_node *el)
+static void sm_deliver_bare(struct sm_user *u, struct xml_node *el, const char *host)
 {
 	const char *name = el->name;
 	const char *type = xml_attr(el, "type");
@@ -251,12 +262,14 @@ static void sm_deliver_bare(struct sm_user *u, struct xml_node *el)
 		int headline = type && strcmp(type, "headline") == 0;
 		size_t n = sm_best_resources(u, best, PL_ARRAY_LEN(best), headline);
 		if (n == 0) {
-			/* Offline storage comes with mod_offline; until then the
-			 * sender learns the message was not delivered. */
-			if (headline)
+			if (headline) {
 				xml_free(el);
-			else
-				router_bounce(el, "cancel", "service-unavailable");
+				return;
+			}
+			struct stanza_event ev = { NULL, el, host };
+			if (hook_run(xmpp_hooks.offline_message, host, &ev) == PL_DONE)
+				return;
+			router_bounce(el, "cancel", "service-unavailable");
 			return;
 		}
 		for (size_t i = 0; i < n; i++)
@@ -283,6 +296,11 @@ void sm_deliver(struct xml_node *el)
 		xml_free(el);
 		return;
 	}
+	struct stanza_event ev = { NULL, el, j.domain };
+	if (hook_run(xmpp_hooks.local_deliver, j.domain, &ev) == PL_DONE) {
+		jid_free(&j);
+		return;
+	}
 	char *bare = jid_bare(&j);
 	struct sm_user *u = sm_find(bare);
 	if (j.resource) {
@@ -295,7 +313,7 @@ void sm_deliver(struct xml_node *el)
 		/* No such resource (RFC 6121 §8.5.3.2.1). */
 		const char *type = xml_attr(el, "type");
 		if (strcmp(el->name, "message") == 0 && !(type && strcmp(type, "groupchat") == 0)) {
-			sm_deliver_bare(u, el);
+			sm_deliver_bare(u, el, j.domain);
 		} else if (strcmp(el->name, "iq") == 0) {
 			if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
 				router_bounce(el, "cancel", "service-unavailable");
@@ -308,7 +326,7 @@ void sm_deliver(struct xml_node *el)
 		}
 		goto out;
 	}
-	sm_deliver_bare(u, el);
+	sm_deliver_bare(u, el, j.domain);
 out:
 	free(bare);
 	jid_free(&j);

@@ -55,8 +55,18 @@ void c2s_send(struct c2s *s, const struct xml_node *el);
 /* Close with a stream error (condition from RFC 6120 §4.9.3). */
 void c2s_stream_error(struct c2s *s, const char *condition, const char *text);
 const char *c2s_full_jid(const struct c2s *s);
+const char *c2s_user(const struct c2s *s);
+const char *c2s_host(const struct c2s *s);
+const char *c2s_resource(const struct c2s *s);
+/* Available: sent initial presence and not unavailable since (the server
+ * tracks this from the client's presence without 'to'). */
 int c2s_priority(const struct c2s *s);
 bool c2s_available(const struct c2s *s);
+/* Per-session data of modules (free it on c2s_session_closed). */
+enum c2s_slot { C2S_SLOT_ROSTER, C2S_SLOT_PRESENCE, C2S_SLOT_MODULE1, C2S_SLOT_MODULE2,
+		C2S_SLOTS };
+void *c2s_get_data(const struct c2s *s, enum c2s_slot slot);
+void c2s_set_data(struct c2s *s, enum c2s_slot slot, void *data);
 
 /* ---- session manager (sm.c), home-shard state ---- */
 /* Register a bound session on its home shard. Applies resource_conflict
@@ -65,6 +75,8 @@ void sm_session_add(struct c2s *s, const char *bare, const char *resource);
 void sm_session_remove(struct c2s *s, const char *bare, const char *resource);
 /* Number of sessions on the calling shard. */
 size_t sm_session_count(void);
+/* The sessions of a local user (home shard only); returns how many. */
+size_t sm_sessions_of(const char *bare, struct c2s **out, size_t max);
 
 /* ---- routing (router.c) ---- */
 /* Route a stanza whose 'from' is already stamped. Takes ownership of el.
