@@ -243,9 +243,12 @@ static bool scram_valid_ext(const char *p, size_t n)
 static void scram_reset(struct scram_server *s)
 {
 	const char *test_nonce = s->test_server_nonce;
+	bool plus = s->plus, offered = s->cb_offered;
 
 	scram_server_clear(s);
 	s->test_server_nonce = test_nonce;
+	s->plus = plus;
+	s->cb_offered = offered;
 }
 
 int scram_server_client_first(struct scram_server *s, enum scram_hash h,
@@ -260,13 +263,38 @@ int scram_server_client_first(struct scram_server *s, enum scram_hash h,
 	if (len == 0 || len > SCRAM_MAX_MSG || memchr(msg, '\0', len))
 		return PL_ERR;
 
-	/* gs2-cbind-flag: we offer no -PLUS mechanism, so a client asking for
-	 * channel binding ("p=") cannot be served by this one. */
-	if (*p == 'p')
+	/* gs2-cbind-flag (RFC 5802 §6): "p=" binds and is only for -PLUS;
+	 * "y" means "I could bind but you offered nothing", which is a
+	 * downgrade if we did offer; "n" cannot pair with -PLUS. */
+	if (*p == 'p') {
+		if (!s->plus || p + 2 >= end || p[1] != '=')
+			return PL_ERR;
+		n = scram_field_len(p + 2, end);
+		if (n == 0 || n >= sizeof(s->cb_name) || p + 2 + n >= end)
+			return PL_ERR;
+		for (size_t i = 0; i < n; i++) {
+			char c = p[2 + i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '.' || c == '-'))
+				return PL_ERR;
+		}
+		memcpy(s->cb_name, p + 2, n);
+		s->cb_name[n] = '\0';
+		p += 2 + n;
+	} else if (*p == 'y' || *p == 'n') {
+		if (s->plus)
+			return PL_ERR;
+		if (*p == 'y' && s->cb_offered) {
+			*why = "not-authorized";
+			return PL_ERR;
+		}
+		p++;
+	} else {
 		return PL_ERR;
-	if ((*p != 'n' && *p != 'y') || p + 1 >= end || p[1] != ',')
+	}
+	if (p >= end || *p != ',')
 		return PL_ERR;
-	p += 2;
+	p++;
 
 	/* [ "a=" saslname ] "," */
 	n = scram_field_len(p, end);
@@ -350,14 +378,19 @@ int scram_server_first(struct scram_server *s, const struct scram_creds *c, stru
 	return PL_OK;
 }
 
-/* Does the decoded c= value equal the gs2 header we were given? */
+/* Does the decoded c= value equal the gs2 header we were given, followed
+ * by the channel binding data when the client chose to bind? */
 static bool scram_cbind_ok(const struct scram_server *s, const char *p, size_t n)
 {
 	uint8_t raw[SCRAM_MAX_MSG];
 	size_t hl = strlen(s->gs2_header);
+	size_t cl = s->cb_name[0] ? s->cb_len : 0;
 	long got = base64_decode(p, n, raw, sizeof(raw));
 
-	return got >= 0 && (size_t)got == hl && memcmp(raw, s->gs2_header, hl) == 0;
+	if (s->cb_name[0] && s->cb_len == 0)
+		return false;   /* the caller could not produce the binding */
+	return got >= 0 && (size_t)got == hl + cl && memcmp(raw, s->gs2_header, hl) == 0 &&
+	       CRYPTO_memcmp(raw + hl, s->cb_data, cl) == 0;
 }
 
 int scram_server_final(struct scram_server *s, const char *msg, size_t len,

@@ -10,6 +10,7 @@
 #ifndef PL_SCRAM_H
 #define PL_SCRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,11 @@ struct scram_server {
 	char *nonce;              /* client nonce + server nonce */
 	struct scram_creds creds;
 	const char *test_server_nonce;  /* tests only: replaces the random one */
+	bool plus;                /* the mechanism is SCRAM-*-PLUS */
+	bool cb_offered;          /* the server offered -PLUS mechanisms */
+	char cb_name[32];         /* "tls-exporter"... from "p=", "" if none */
+	uint8_t cb_data[64];      /* the binding's data, set by the caller */
+	size_t cb_len;
 };
 
 /* Parse client-first-message. On error returns PL_ERR and sets *why to a

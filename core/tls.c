@@ -222,3 +222,44 @@ void tls_shutdown(void)
 	tls_hosts = NULL;
 	ntls_hosts = 0;
 }
+
+/* RFC 5929 §4.1: the certificate's hash, upgraded to SHA-256 when it is
+ * signed with MD5 or SHA-1. */
+static size_t tls_cb_end_point(SSL *ssl, uint8_t *out, size_t outlen)
+{
+	X509 *cert = SSL_get_certificate(ssl);
+	int mdnid = NID_undef;
+	if (!cert || !X509_get_signature_info(cert, &mdnid, NULL, NULL, NULL))
+		return 0;
+	const EVP_MD *md = (mdnid == NID_md5 || mdnid == NID_sha1 || mdnid == NID_undef)
+		? EVP_sha256() : EVP_get_digestbynid(mdnid);
+	unsigned int len = 0;
+	if (!md || (size_t)EVP_MD_get_size(md) > outlen || !X509_digest(cert, md, out, &len))
+		return 0;
+	return len;
+}
+
+size_t tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t outlen)
+{
+	if (!ssl)
+		return 0;
+	if (strcmp(type, "tls-exporter") == 0) {
+		static const char label[] = "EXPORTER-Channel-Binding";
+		if (outlen < 32 ||
+		    SSL_export_keying_material(ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) != 1)
+			return 0;
+		return 32;
+	}
+	if (strcmp(type, "tls-server-end-point") == 0)
+		return tls_cb_end_point(ssl, out, outlen);
+	if (strcmp(type, "tls-unique") == 0) {
+		/* The first Finished of the handshake: the client's, in a full
+		 * handshake. Some clients also compute it this way under TLS 1.3
+		 * (where RFC 9266 says to use tls-exporter instead). */
+		if (SSL_session_reused(ssl))
+			return 0;
+		size_t n = SSL_get_peer_finished(ssl, out, outlen);
+		return n <= outlen ? n : 0;
+	}
+	return 0;
+}

@@ -10,11 +10,18 @@
 #ifndef PL_TLS_H
 #define PL_TLS_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
 
 int tls_init(char *err, size_t errlen);
 /* The context for a host (falls back to the first host's). */
 SSL_CTX *tls_ctx_for(const char *host);
 void tls_shutdown(void);
+
+/* Channel binding data of a server-side TLS session (RFC 5929
+ * tls-server-end-point and tls-unique, RFC 9266 tls-exporter) into out.
+ * Returns the length, or 0 if the type is unknown or not available. */
+size_t tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t outlen);
 
 #endif

@@ -66,6 +66,7 @@ struct c2s {
 	uint8_t awaiting_tls;           /* <proceed/> sent, handshake not done */
 	int8_t priority;
 	enum sasl_mech mech;
+	bool mech_plus;
 	struct scram_server *scram;
 	char *host;                     /* our domain, from the stream's 'to' */
 	char *user;                     /* authenticated local part */
@@ -248,6 +249,23 @@ static bool c2s_plain_allowed(const struct c2s *s)
 	return ok;
 }
 
+/* XEP-0440: the channel binding types a -PLUS mechanism may use here.
+ * tls-unique is only defined for TLS 1.2 (RFC 9266), so it is advertised
+ * there only; it is still accepted under TLS 1.3 from clients that compute
+ * it from the Finished message. */
+static const char *const c2s_cb_types[] = { "tls-exporter", "tls-server-end-point", "tls-unique" };
+
+static void c2s_add_cb_types(struct c2s *s, struct xml_node *features)
+{
+	struct xml_node *cb = xml_add_child(features, "sasl-channel-binding", "urn:xmpp:sasl-cb:0");
+	bool tls13 = SSL_version(s->conn->ssl) >= TLS1_3_VERSION;
+	for (size_t i = 0; i < PL_ARRAY_LEN(c2s_cb_types); i++) {
+		if (tls13 && strcmp(c2s_cb_types[i], "tls-unique") == 0)
+			continue;
+		xml_set_attr(xml_add_child(cb, "channel-binding", NULL), "type", c2s_cb_types[i]);
+	}
+}
+
 static void c2s_send_features(struct c2s *s)
 {
 	struct xml_node *f = xml_new("features", NS_STREAMS);
@@ -264,10 +282,16 @@ static void c2s_send_features(struct c2s *s)
 		}
 		if (tls || !c2s_tls_required(s)) {
 			struct xml_node *m = xml_add_child(f, "mechanisms", NS_SASL);
+			if (tls) {
+				xml_add_text(xml_add_child(m, "mechanism", NULL), "SCRAM-SHA-256-PLUS", 18);
+				xml_add_text(xml_add_child(m, "mechanism", NULL), "SCRAM-SHA-1-PLUS", 16);
+			}
 			xml_add_text(xml_add_child(m, "mechanism", NULL), "SCRAM-SHA-256", 13);
 			xml_add_text(xml_add_child(m, "mechanism", NULL), "SCRAM-SHA-1", 11);
 			if (c2s_plain_allowed(s))
 				xml_add_text(xml_add_child(m, "mechanism", NULL), "PLAIN", 5);
+			if (tls)
+				c2s_add_cb_types(s, f);
 		}
 	}
 	c2s_send(s, f);
@@ -556,7 +580,9 @@ static void sasl_success(struct c2s *s, const char *user, const char *additional
 	s->user = pl_strdup(user);
 	log_info("c2s: %s: %s@%s authenticated (%s)", conn_peer_str(s->conn, peer, sizeof(peer)),
 		 s->user, s->host,
-		 s->mech == MECH_PLAIN ? "PLAIN" : s->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
+		 s->mech == MECH_PLAIN ? "PLAIN" : s->mech == MECH_SCRAM_SHA1 ?
+		 (s->mech_plus ? "SCRAM-SHA-1-PLUS" : "SCRAM-SHA-1") :
+		 (s->mech_plus ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256"));
 	buf_reset(&out_buf);
 	buf_append_str(&out_buf, "<success xmlns='" NS_SASL "'");
 	if (additional) {
@@ -707,9 +733,13 @@ static void c2s_auth(struct c2s *s, struct xml_node *el)
 		return;
 	}
 	const char *mech = xml_attr(el, "mechanism");
+	bool tls = conn_is_tls(s->conn);
 	int plain = mech && strcmp(mech, "PLAIN") == 0 && c2s_plain_allowed(s);
-	int sha1 = mech && strcmp(mech, "SCRAM-SHA-1") == 0;
-	int sha256 = mech && strcmp(mech, "SCRAM-SHA-256") == 0;
+	int sha1 = mech && (strcmp(mech, "SCRAM-SHA-1") == 0 ||
+			    (tls && strcmp(mech, "SCRAM-SHA-1-PLUS") == 0));
+	int sha256 = mech && (strcmp(mech, "SCRAM-SHA-256") == 0 ||
+			      (tls && strcmp(mech, "SCRAM-SHA-256-PLUS") == 0));
+	bool plus = mech && strstr(mech, "-PLUS") != NULL;
 	uint8_t msg[4096];
 	long len = sasl_decode(xml_text(el), msg, sizeof(msg));
 	xml_free(el);
@@ -732,12 +762,23 @@ static void c2s_auth(struct c2s *s, struct xml_node *el)
 		return;
 	}
 	s->mech = sha1 ? MECH_SCRAM_SHA1 : MECH_SCRAM_SHA256;
+	s->mech_plus = plus;
 	s->scram = pl_calloc(1, sizeof(*s->scram));
+	s->scram->plus = plus;
+	s->scram->cb_offered = tls;
 	const char *why = "malformed-request";
 	if (len == 0 || scram_server_client_first(s->scram, sha1 ? SCRAM_SHA1 : SCRAM_SHA256,
 						  (const char *)msg, (size_t)len, &why) != PL_OK) {
 		sasl_failure(s, why, NULL);
 		return;
+	}
+	if (s->scram->cb_name[0]) {
+		s->scram->cb_len = tls_channel_binding(s->conn->ssl, s->scram->cb_name,
+						       s->scram->cb_data, sizeof(s->scram->cb_data));
+		if (s->scram->cb_len == 0) {
+			sasl_failure(s, "malformed-request", "unsupported channel binding type");
+			return;
+		}
 	}
 	char *user = sasl_normalize_user(s, s->scram->username, strlen(s->scram->username));
 	if (!user) {
