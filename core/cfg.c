@@ -412,6 +412,20 @@ static int cfg_validate(struct cfg *c, const char *cfgdir, char *err, size_t err
 			if (cfg_node_int(v, k, 4096, 1000000, &l, err, errlen) != PL_OK)
 				goto out;
 			c->scram_iterations = (int)l;
+		} else if (strcmp(k, "resource_conflict") == 0) {
+			if (want_scalar(v, k, err, errlen) != PL_OK)
+				goto out;
+			if (strcmp(v->value, "closeold") == 0) {
+				c->resource_conflict = RESOURCE_CLOSEOLD;
+			} else if (strcmp(v->value, "closenew") == 0) {
+				c->resource_conflict = RESOURCE_CLOSENEW;
+			} else if (strcmp(v->value, "setresource") == 0) {
+				c->resource_conflict = RESOURCE_SETRESOURCE;
+			} else {
+				cfg_fail(err, errlen, v->line, "key 'resource_conflict': '%s' is not one "
+					 "of closeold, closenew, setresource", v->value);
+				goto out;
+			}
 		} else if (strcmp(k, "sql_pool_size") == 0) {
 			if (cfg_node_int(v, k, 1, 32, &l, err, errlen) != PL_OK)
 				goto out;

@@ -30,6 +30,8 @@ struct cfg_node {
 /* A map value by key, or NULL. */
 const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key);
 
+enum resource_conflict { RESOURCE_CLOSEOLD = 0, RESOURCE_CLOSENEW, RESOURCE_SETRESOURCE };
+
 struct cfg {
 	char *path;
 	char **hosts;
@@ -45,6 +47,7 @@ struct cfg {
 	const struct cfg_node *modules;   /* NULL: the default module set */
 	int store_workers;
 	int scram_iterations;       /* auth_scram_iterations, default 4096 */
+	enum resource_conflict resource_conflict;   /* default closeold */
 	struct cfg_node *root;
 };
 

@@ -846,6 +846,46 @@ static void c2s_iq_error(struct c2s *s, struct xml_node *el, const char *type, c
 	xml_free(r);
 }
 
+static void c2s_make_resource(char *out, size_t outlen)
+{
+	uint8_t rnd[8];
+	RAND_bytes(rnd, sizeof(rnd));
+	snprintf(out, outlen, "parley-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
+/* The full JID is taken (resource_conflict). closeold is done by
+ * sm_session_add; closenew refuses this bind (RFC 6120 §7.7.2.2) and lets
+ * the client try again; setresource gives this session another resource. */
+static int c2s_resolve_conflict(struct c2s *s)
+{
+	if (cfg->resource_conflict == RESOURCE_CLOSEOLD)
+		return PL_OK;
+	if (cfg->resource_conflict == RESOURCE_CLOSENEW) {
+		buf_reset(&out_buf);
+		buf_append_str(&out_buf, "<iq type='error' id='");
+		xml_escape(&out_buf, s->bind_id, strlen(s->bind_id), 1);
+		buf_append_str(&out_buf, "'><error type='cancel'><conflict xmlns='" NS_STANZA_ERRORS
+			       "'/></error></iq>");
+		c2s_write(s, buf_cstr(&out_buf));
+		free(s->bind_id);
+		free(s->resource);
+		free(s->jid);
+		s->bind_id = s->resource = s->jid = NULL;
+		s->state = C2S_AUTHED;
+		return PL_ERR;
+	}
+	char res[40];
+	c2s_make_resource(res, sizeof(res));
+	size_t n = strlen(s->user) + strlen(s->host) + strlen(res) + 3;
+	free(s->resource);
+	free(s->jid);
+	s->resource = pl_strdup(res);
+	s->jid = pl_malloc(n);
+	snprintf(s->jid, n, "%s@%s/%s", s->user, s->host, res);
+	return PL_OK;
+}
+
 static void c2s_arrived(struct conn *c)
 {
 	struct c2s *s = c->proto;
@@ -854,22 +894,26 @@ static void c2s_arrived(struct conn *c)
 		return;
 	char *bare = pl_malloc(strlen(s->user) + strlen(s->host) + 2);
 	sprintf(bare, "%s@%s", s->user, s->host);
-	sm_session_add(s, bare, s->resource);
+	if (!sm_find_session(bare, s->resource) || c2s_resolve_conflict(s) == PL_OK) {
+		sm_session_add(s, bare, s->resource);
+		s->in_sm = 1;
+		s->state = C2S_BOUND;
+		log_info("c2s: %s: session bound on shard %d", s->jid, c->shard);
+		buf_reset(&out_buf);
+		buf_append_str(&out_buf, "<iq type='result' id='");
+		xml_escape(&out_buf, s->bind_id, strlen(s->bind_id), 1);
+		buf_append_str(&out_buf, "'><bind xmlns='" NS_BIND "'><jid>");
+		xml_escape(&out_buf, s->jid, strlen(s->jid), 0);
+		buf_append_str(&out_buf, "</jid></bind></iq>");
+		c2s_write(s, buf_cstr(&out_buf));
+		free(s->bind_id);
+		s->bind_id = NULL;
+		hook_run(xmpp_hooks.session_bound, s->host, s);
+	}
 	free(bare);
-	s->in_sm = 1;
-	s->state = C2S_BOUND;
-	log_info("c2s: %s: session bound on shard %d", s->jid, c->shard);
-	buf_reset(&out_buf);
-	buf_append_str(&out_buf, "<iq type='result' id='");
-	xml_escape(&out_buf, s->bind_id, strlen(s->bind_id), 1);
-	buf_append_str(&out_buf, "'><bind xmlns='" NS_BIND "'><jid>");
-	xml_escape(&out_buf, s->jid, strlen(s->jid), 0);
-	buf_append_str(&out_buf, "</jid></bind></iq>");
-	c2s_write(s, buf_cstr(&out_buf));
-	free(s->bind_id);
-	s->bind_id = NULL;
-	hook_run(xmpp_hooks.session_bound, s->host, s);
-	while (s->pending && s->state == C2S_BOUND) {
+	/* What the client sent after its bind request, in order: stanzas of
+	 * the new session, or (bind refused) more negotiation. */
+	while (s->pending && (s->state == C2S_BOUND || s->state == C2S_AUTHED)) {
 		struct c2s_pending *p = s->pending;
 		s->pending = p->next;
 		if (!s->pending)
@@ -878,7 +922,7 @@ static void c2s_arrived(struct conn *c)
 		free(p);
 		c2s_handle_stanza(s, el);
 	}
-	if (s->state == C2S_BOUND) {
+	if (s->state == C2S_BOUND || s->state == C2S_AUTHED) {
 		s->last_rx_ms = ev_now(c->loop);
 		ev_timer_start(c->loop, &s->idle_timer, C2S_IDLE_SHRINK_MS);
 	}
@@ -888,12 +932,9 @@ static void c2s_bind(struct c2s *s, struct xml_node *el, struct xml_node *bind)
 {
 	struct xml_node *res = xml_child(bind, "resource", NS_BIND);
 	char *want = res ? xml_text(res) : NULL;
-	char generated[33];
+	char generated[40];
 	if (!want || !*want) {
-		uint8_t rnd[8];
-		RAND_bytes(rnd, sizeof(rnd));
-		snprintf(generated, sizeof(generated), "parley-%02x%02x%02x%02x%02x%02x%02x%02x",
-			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		c2s_make_resource(generated, sizeof(generated));
 		want = generated;
 	}
 	size_t n = strlen(s->user) + strlen(s->host) + strlen(want) + 3;
