@@ -245,7 +245,7 @@ static int store_read_version(sqlite3 *db, int *version, char *err, size_t errle
 
 static int store_migrate(sqlite3 *db, const char *file, char *err, size_t errlen)
 {
-	int version;
+	int version = 0;
 	int latest = store_migrations[PL_ARRAY_LEN(store_migrations) - 1].version;
 
 	if (store_read_version(db, &version, err, errlen) != PL_OK)
@@ -358,7 +358,7 @@ int store_open(const char *data_dir, int workers, char *err, size_t errlen)
 {
 	char file[4096];
 	sqlite3 *db = NULL;
-	int started = 0, lock_fd;
+	int started = 0, lock_fd = -1;
 
 	if (workers <= 0)
 		workers = 2;
