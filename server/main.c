@@ -113,6 +113,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: parleyd [-c FILE] [--check-config] [--version]\n"
 		   "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
 		   "  --check-config      validate the configuration and exit\n"
+		   "  --list-modules      list the modules built in (\"default\": on without modules:)\n"
 		   "exit codes: 0 stopped cleanly, 1 configuration error, 2 startup failure, "
 		   "3 usage\n");
 }
@@ -120,11 +121,12 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
-	int check_only = 0;
+	int check_only = 0, list_modules = 0;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "list-modules", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'C': check_only = 1; break;
 		case 'V': printf("parleyd %s\n", PACKAGE_VERSION); return 0;
+		case 'M': list_modules = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -144,6 +147,13 @@ int main(int argc, char **argv)
 	}
 
 	builtin_register();
+	if (list_modules) {
+		const struct pm_module *mods[64];
+		size_t n = pm_all(mods, PL_ARRAY_LEN(mods));
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s\n", mods[i]->name, mods[i]->default_enabled ? " default" : "");
+		return 0;
+	}
 	struct cfg *conf;
 	char err[1024];
 	if (cfg_load(path, &conf, err, sizeof(err)) != PL_OK) {

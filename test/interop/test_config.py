@@ -230,5 +230,21 @@ def config_harness_config_is_valid():
     assert rc == 0, 'exit %d: %r' % (rc, err[-800:])
 
 
+@test
+def sample_config_lists_exactly_the_default_module_set():
+    """Without modules: the default set runs; the sample config spells that
+    set out, so the two must not drift apart."""
+    import subprocess
+    out = subprocess.run([parley._binary('parleyd'), '--list-modules'], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0, out
+    defaults = sorted(l.split()[0] for l in out.stdout.splitlines() if l.endswith(' default'))
+    assert 'mod_ping' in defaults and 'mod_disco' in defaults, out.stdout
+    text = open(os.path.join(ROOT, 'conf', 'parley.yml')).read()
+    block = text[text.index('\nmodules:\n'):]
+    listed = sorted(re.findall(r'^  (mod_\w+):', block, re.M))
+    assert listed == defaults, 'sample lists %s, default set is %s' % (listed, defaults)
+
+
 if __name__ == '__main__':
     main()
