@@ -4,8 +4,11 @@
  * Pure functions and a small per-exchange state; no I/O, any thread.
  * A struct scram_server starts zeroed; scram_server_clear() frees what it
  * holds and leaves it zeroed again.
- * Channel binding (-PLUS) is not offered yet: a client flag 'y' is accepted,
- * 'p=' is refused.
+ * Channel binding (RFC 5802 §6): the caller says whether the mechanism is a
+ * -PLUS one (s->plus) and whether it offered any -PLUS mechanism
+ * (s->cb_offered) before scram_server_client_first(); afterwards, if the
+ * client chose a binding (s->cb_name), the caller fills s->cb_data from the
+ * TLS session before scram_server_final() checks c=.
  */
 #ifndef PL_SCRAM_H
 #define PL_SCRAM_H

@@ -1,9 +1,9 @@
 # unit tests of the reactor, shards, connections and config
 if HAVE_CMOCKA
 check_PROGRAMS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook
+	test/unit/test_hook test/unit/test_tls
 TESTS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook
+	test/unit/test_hook test/unit/test_tls
 test_unit_test_ev_SOURCES = test/unit/test_ev.c
 test_unit_test_ev_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_ev_LDADD = $(UNIT_LIBS)
@@ -19,4 +19,7 @@ test_unit_test_cfg_LDADD = $(UNIT_LIBS)
 test_unit_test_hook_SOURCES = test/unit/test_hook.c
 test_unit_test_hook_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_hook_LDADD = $(UNIT_LIBS)
+test_unit_test_tls_SOURCES = test/unit/test_tls.c
+test_unit_test_tls_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_tls_LDADD = $(UNIT_LIBS)
 endif

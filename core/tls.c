@@ -239,9 +239,23 @@ static size_t tls_cb_end_point(SSL *ssl, uint8_t *out, size_t outlen)
 	return len;
 }
 
-size_t tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t outlen)
+bool tls_binding_usable(SSL *ssl, const char *type)
 {
 	if (!ssl)
+		return false;
+	if (strcmp(type, "tls-server-end-point") == 0)
+		return true;
+	if (strcmp(type, "tls-exporter") != 0 && strcmp(type, "tls-unique") != 0)
+		return false;
+	/* Without Extended Master Secret a TLS 1.2 master secret can be made
+	 * equal on two connections (RFC 7627), so neither binding is unique
+	 * there (RFC 9266 §2). */
+	return SSL_version(ssl) >= TLS1_3_VERSION || SSL_get_extms_support(ssl) == 1;
+}
+
+size_t tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t outlen)
+{
+	if (!tls_binding_usable(ssl, type))
 		return 0;
 	if (strcmp(type, "tls-exporter") == 0) {
 		static const char label[] = "EXPORTER-Channel-Binding";

@@ -10,6 +10,7 @@
 #ifndef PL_TLS_H
 #define PL_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
@@ -23,5 +24,8 @@ void tls_shutdown(void);
  * tls-server-end-point and tls-unique, RFC 9266 tls-exporter) into out.
  * Returns the length, or 0 if the type is unknown or not available. */
 size_t tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t outlen);
+/* Is that binding type defined on this session (TLS 1.2 needs Extended
+ * Master Secret for tls-exporter and tls-unique)? */
+bool tls_binding_usable(SSL *ssl, const char *type);
 
 #endif

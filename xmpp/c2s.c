@@ -260,7 +260,8 @@ static void c2s_add_cb_types(struct c2s *s, struct xml_node *features)
 	struct xml_node *cb = xml_add_child(features, "sasl-channel-binding", "urn:xmpp:sasl-cb:0");
 	bool tls13 = SSL_version(s->conn->ssl) >= TLS1_3_VERSION;
 	for (size_t i = 0; i < PL_ARRAY_LEN(c2s_cb_types); i++) {
-		if (tls13 && strcmp(c2s_cb_types[i], "tls-unique") == 0)
+		if ((tls13 && strcmp(c2s_cb_types[i], "tls-unique") == 0) ||
+		    !tls_binding_usable(s->conn->ssl, c2s_cb_types[i]))
 			continue;
 		xml_set_attr(xml_add_child(cb, "channel-binding", NULL), "type", c2s_cb_types[i]);
 	}

@@ -1,8 +1,16 @@
 """XMPP client-to-server with a real client (slixmpp) against parleyd:
-STARTTLS and direct TLS, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN only over
+STARTTLS and direct TLS, SASL (SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS with
+channel binding over TLS, SCRAM-SHA-256 and SCRAM-SHA-1, PLAIN only over
 TLS), resource binding and conflicts, message and iq routing between users
 whose home shards differ (RFC 6120, RFC 6121 section 8, XEP-0199, XEP-0368),
 and parleyctl connected_users.
+
+Over TLS the server offers -PLUS and advertises its channel-binding types
+(XEP-0440). slixmpp 1.8 binds with tls-unique whatever the TLS version, and
+when made to use a SCRAM mechanism without -PLUS over TLS it sends the gs2
+flag 'y' ("I could bind, but you offered nothing"), which the server must
+refuse as a downgrade (RFC 5802 section 6). The exchanges themselves, byte
+by byte, are tested in test_sasl_plus.py.
 
 The server runs two shards; a user's home shard is the 32-bit FNV-1a hash
 of the bare JID modulo the shard count (core/shard.c). The tests pick user
@@ -13,13 +21,14 @@ Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_
 """
 
 import re
+import ssl
 import time
 
 import parley
 from parley import (test, main, xmpp_session, xmpp_client, xmpp_connect,
                     xmpp_run, xmpp_sleep, xmpp_disconnect, XmppConnectError)
 import xmpp_raw
-from xmpp_raw import RawStream, NS_SASL, NS_TLS, tag
+from xmpp_raw import RawStream, NS_SASL, NS_SASL_CB, NS_TLS, tag
 
 THREADS = 2
 
@@ -31,6 +40,12 @@ LISTEN = list(parley.MODULES) + [OPTIONAL_TLS]
 PASSWORD = 'pw-c2s-\u00e9t\u00e9'     # non-ASCII on purpose (SASLprep, UTF-8)
 NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info'
 NS_PING = 'urn:xmpp:ping'
+
+MECHS_TLS = ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1',
+             'PLAIN']
+# XEP-0440 types: tls-unique exists for TLS 1.2 only (RFC 9266 section 3)
+CB_TYPES = {'TLSv1.2': ['tls-exporter', 'tls-server-end-point', 'tls-unique'],
+            'TLSv1.3': ['tls-exporter', 'tls-server-end-point']}
 
 
 # ------------------------------------------------------ building blocks
@@ -135,6 +150,34 @@ def assert_logged_mech(srv, user, mech):
     assert srv.wait_log(line, 3), 'server log lacks %r' % line
 
 
+def sent_auth(client):
+    """A list that fills with (mechanism, initial response bytes) of each
+    <auth/> the client sends."""
+    got = []
+
+    def capture(stanza):
+        if stanza.xml.tag == tag(NS_SASL, 'auth'):
+            got.append((stanza['mechanism'], stanza['value']))
+        return stanza
+    client.add_filter('out', capture)
+    return got
+
+
+def assert_tls_features(s, features):
+    """<features/> after TLS: every mechanism, -PLUS first, and the binding
+    types that exist for the negotiated TLS version."""
+    assert features.find(tag(NS_TLS, 'starttls')) is None, \
+        'STARTTLS offered again after TLS: %s' % xmpp_raw.show(features)
+    assert xmpp_raw.mechanisms(features) == MECHS_TLS, xmpp_raw.mechanisms(features)
+    version = s.tls_version()
+    assert version in CB_TYPES, version
+    cb = features.find(tag(NS_SASL_CB, 'sasl-channel-binding'))
+    assert cb is not None, 'no XEP-0440 element: %s' % xmpp_raw.show(features)
+    assert xmpp_raw.channel_binding_types(features) == CB_TYPES[version], \
+        (version, xmpp_raw.show(cb))
+    assert len(cb) == len(CB_TYPES[version]), xmpp_raw.show(cb)
+
+
 def quiet(client, got, seconds=0.3):
     """Assert nothing more arrives at this client for a moment."""
     before = len(got)
@@ -146,19 +189,19 @@ def quiet(client, got, seconds=0.3):
 # ---------------------------------------------------------------- tests
 
 @test
-def rfc6120_6_scram_sha_256_over_starttls_users_on_two_shards(srv):
+def rfc6120_6_scram_sha_256_plus_over_starttls_users_on_two_shards(srv):
     a, b = users_on_two_shards('shard')
     account(srv, a)
     account(srv, b)
     ca = xmpp_session(srv, a, PASSWORD, resource='laptop')
     cb = xmpp_session(srv, b, PASSWORD, resource='phone')
     for c, user in ((ca, a), (cb, b)):
-        # slixmpp ranks SCRAM-SHA-256 (score 64) above SCRAM-SHA-1 (62) and
-        # PLAIN (2); the server offers all three after TLS, so the strongest
-        # one it offers must be chosen.
-        assert mech_used(c) == 'SCRAM-SHA-256', (user, mech_used(c))
+        # slixmpp ranks SCRAM-SHA-256-PLUS (74) above SCRAM-SHA-1-PLUS (72),
+        # SCRAM-SHA-256 (64), SCRAM-SHA-1 (62) and PLAIN (2); the server
+        # offers all five after TLS, so the strongest must be chosen.
+        assert mech_used(c) == 'SCRAM-SHA-256-PLUS', (user, mech_used(c))
         assert tls_version(c) in ('TLSv1.2', 'TLSv1.3'), tls_version(c)
-        assert_logged_mech(srv, user, 'SCRAM-SHA-256')
+        assert_logged_mech(srv, user, 'SCRAM-SHA-256-PLUS')
     ja, jb = srv.jid(a, 'laptop'), srv.jid(b, 'phone')
     assert str(ca.boundjid) == ja and str(cb.boundjid) == jb, (ca.boundjid, cb.boundjid)
     shards = bound_shards(srv)
@@ -206,11 +249,58 @@ def rfc6120_8_1_2_1_server_stamps_from_on_outbound_stanzas(srv):
 
 
 @test
-def rfc6120_6_scram_sha_1_when_the_client_asks_for_it(srv):
+def rfc5802_6_scram_sha_1_plus_when_the_client_asks_for_it(srv):
     user = account(srv, 'scram1user')
-    c = xmpp_session(srv, user, PASSWORD, sasl_mech='SCRAM-SHA-1')
-    assert mech_used(c) == 'SCRAM-SHA-1', mech_used(c)
-    assert_logged_mech(srv, user, 'SCRAM-SHA-1')
+    c = xmpp_client(srv.jid(user, 'test'), PASSWORD, srv.ports['c2s'],
+                    sasl_mech='SCRAM-SHA-1-PLUS')
+    auths = sent_auth(c)
+    xmpp_connect(c)
+    assert mech_used(c) == 'SCRAM-SHA-1-PLUS', mech_used(c)
+    assert_logged_mech(srv, user, 'SCRAM-SHA-1-PLUS')
+    # The client did bind (gs2 header p=...), to what it computes as
+    # tls-unique, whatever the TLS version.
+    assert len(auths) == 1 and auths[0][0] == 'SCRAM-SHA-1-PLUS', auths
+    assert auths[0][1].startswith(b'p=tls-unique,,n='), auths
+    sync(c)
+
+
+@test
+def rfc5802_6_scram_sha_256_plus_with_tls_unique_over_tls_1_2(srv):
+    user = account(srv, 'scramtls12')
+    c = xmpp_client(srv.jid(user, 'test'), PASSWORD, srv.ports['c2s'])
+    c.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+    xmpp_connect(c)
+    assert tls_version(c) == 'TLSv1.2', tls_version(c)
+    assert mech_used(c) == 'SCRAM-SHA-256-PLUS', mech_used(c)
+    assert_logged_mech(srv, user, 'SCRAM-SHA-256-PLUS')
+    sync(c)
+
+
+@test
+def rfc5802_6_scram_without_plus_over_tls_refused_as_a_downgrade(srv):
+    # Forced to a mechanism without -PLUS on a TLS stream, slixmpp says 'y':
+    # it supports binding and believes the server does not. The server did
+    # offer -PLUS, so the offer was stripped on the way: RFC 5802 section 6
+    # says to fail the authentication.
+    user = account(srv, 'downgrade')
+    for mech in ('SCRAM-SHA-256', 'SCRAM-SHA-1'):
+        c = xmpp_client(srv.jid(user, 'test'), PASSWORD, srv.ports['c2s'], sasl_mech=mech)
+        auths = sent_auth(c)
+        try:
+            xmpp_connect(c, timeout=10)
+            raise AssertionError('%s with gs2 flag y over TLS succeeded' % mech)
+        except XmppConnectError as e:
+            assert e.kind == 'failed_all_auth', e
+            assert '%s not-authorized' % mech in str(e), e
+        assert [m for m, _ in auths] == [mech], auths
+        assert auths[0][1].startswith(b'y,,n=downgrade,r='), auths
+        line = '%s@%s authenticated' % (user, srv.host)
+        assert line not in srv.log(), 'the downgraded login was accepted'
+    assert srv.alive()
+    # The account is fine: the next login (with binding) works.
+    c = xmpp_session(srv, user, PASSWORD)
+    assert mech_used(c) == 'SCRAM-SHA-256-PLUS', mech_used(c)
+    assert_logged_mech(srv, user, 'SCRAM-SHA-256-PLUS')
     sync(c)
 
 
@@ -236,13 +326,15 @@ def rfc6120_5_3_1_required_starttls_is_the_only_feature_before_tls(srv):
         assert s.stream_attrs.get('from') == srv.host, s.stream_attrs
         assert s.stream_attrs.get('version') == '1.0', s.stream_attrs
         assert s.stream_attrs.get('id'), s.stream_attrs
-        after = s.starttls()
-        assert after.find(tag(NS_TLS, 'starttls')) is None, \
-            'STARTTLS offered again after TLS: %s' % xmpp_raw.show(after)
-        assert xmpp_raw.mechanisms(after) == ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'], \
-            xmpp_raw.mechanisms(after)
-        for m in xmpp_raw.mechanisms(after):
-            assert not m.endswith('-PLUS'), m
+        assert xmpp_raw.channel_binding_types(features) is None, xmpp_raw.show(features)
+        assert_tls_features(s, s.starttls())
+    # Both TLS versions: the advertised types follow the one negotiated.
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        with RawStream(srv.ports['c2s'], tls_max=version) as s:
+            s.open()
+            after = s.starttls()
+            assert s.tls_version() == version.name.replace('v1_', 'v1.'), s.tls_version()
+            assert_tls_features(s, after)
 
 
 @test
@@ -256,6 +348,8 @@ def rfc6120_6_plain_not_offered_or_accepted_without_tls(srv):
             xmpp_raw.show(features)
         assert xmpp_raw.mechanisms(features) == ['SCRAM-SHA-256', 'SCRAM-SHA-1'], \
             xmpp_raw.mechanisms(features)
+        # Nothing to bind to without TLS: no -PLUS, no binding types.
+        assert xmpp_raw.channel_binding_types(features) is None, xmpp_raw.show(features)
         # Asking for it anyway must not authenticate.
         # (PLAIN was not offered, so invalid-mechanism is as right as
         # encryption-required, RFC 6120 sections 6.5.4 and 6.5.7.)
@@ -264,8 +358,7 @@ def rfc6120_6_plain_not_offered_or_accepted_without_tls(srv):
     # On the same listener, once TLS is up, PLAIN is offered.
     with RawStream(port) as s:
         s.open()
-        after = s.starttls()
-        assert 'PLAIN' in xmpp_raw.mechanisms(after), xmpp_raw.mechanisms(after)
+        assert_tls_features(s, s.starttls())
     # A real client that may only use PLAIN cannot log in without TLS.
     c = xmpp_client(srv.jid(user, 'x'), PASSWORD, port, tls='none', sasl_mech='PLAIN')
     try:
@@ -278,29 +371,48 @@ def rfc6120_6_plain_not_offered_or_accepted_without_tls(srv):
 @test
 def rfc6120_5_3_1_optional_starttls_scram_on_a_plain_stream(srv):
     user = account(srv, 'plainstream')
-    c = xmpp_session(srv, user, PASSWORD, port=optional_tls_port(srv), tls='none')
+    port = optional_tls_port(srv)
+    c = xmpp_session(srv, user, PASSWORD, port=port, tls='none')
     assert tls_version(c) is None
     assert mech_used(c) == 'SCRAM-SHA-256', mech_used(c)
+    assert_logged_mech(srv, user, 'SCRAM-SHA-256')
     sync(c)
+    # SCRAM-SHA-1 as well; without TLS the client has nothing to bind to
+    # and says so with 'n'.
+    c1 = xmpp_client(srv.jid(user, 'sha1'), PASSWORD, port, tls='none', sasl_mech='SCRAM-SHA-1')
+    auths = sent_auth(c1)
+    xmpp_connect(c1)
+    assert tls_version(c1) is None
+    assert mech_used(c1) == 'SCRAM-SHA-1', mech_used(c1)
+    assert auths and auths[0][1].startswith(b'n,,n=plainstream,r='), auths
+    assert_logged_mech(srv, user, 'SCRAM-SHA-1')
+    sync(c1)
 
 
 @test
 def rfc6120_6_4_5_wrong_password_fails_then_right_one_works(srv):
     user = account(srv, 'wrongpw')
+    # slixmpp tries each offered mechanism in turn; every one must fail the
+    # same way (the -PLUS ones at the proof, the others as downgrades).
+    every = ', '.join('%s not-authorized' % m for m in MECHS_TLS)
     try:
         xmpp_session(srv, user, 'not-the-password', timeout=10)
         raise AssertionError('login with a wrong password succeeded')
     except XmppConnectError as e:
         assert e.kind == 'failed_all_auth', e
+        assert str(e).endswith('SASL failure: ' + every), e
     # An unknown account fails the same way (no user enumeration).
     try:
         xmpp_session(srv, 'nosuchuser', PASSWORD, timeout=10)
         raise AssertionError('login to an unknown account succeeded')
     except XmppConnectError as e:
         assert e.kind == 'failed_all_auth', e
+        assert str(e).endswith('SASL failure: ' + every), e
     assert srv.alive()
+    assert 'wrongpw@%s authenticated' % srv.host not in srv.log()
     c = xmpp_session(srv, user, PASSWORD)
-    assert mech_used(c) == 'SCRAM-SHA-256'
+    assert mech_used(c) == 'SCRAM-SHA-256-PLUS', mech_used(c)
+    assert_logged_mech(srv, user, 'SCRAM-SHA-256-PLUS')
     sync(c)
 
 
@@ -311,7 +423,8 @@ def xep0368_direct_tls_on_c2s_tls(srv):
     account(srv, b)
     ca = xmpp_session(srv, a, PASSWORD, tls='direct')
     assert tls_version(ca) in ('TLSv1.2', 'TLSv1.3'), tls_version(ca)
-    assert mech_used(ca) == 'SCRAM-SHA-256', mech_used(ca)
+    assert mech_used(ca) == 'SCRAM-SHA-256-PLUS', mech_used(ca)
+    assert_logged_mech(srv, a, 'SCRAM-SHA-256-PLUS')
     cb = xmpp_session(srv, b, PASSWORD)         # STARTTLS on c2s
     got_b = collect(cb)
     ca.send_message(mto=cb.boundjid, mbody='over direct TLS')
@@ -319,10 +432,9 @@ def xep0368_direct_tls_on_c2s_tls(srv):
     assert got_b[0]['body'] == 'over direct TLS'
     assert str(got_b[0]['from']) == str(ca.boundjid)
     # The direct-TLS port speaks TLS from the first byte: no STARTTLS there.
-    with RawStream(srv.ports['c2s_tls'], tls=True) as s:
-        features = s.open()
-        assert features.find(tag(NS_TLS, 'starttls')) is None, xmpp_raw.show(features)
-        assert 'PLAIN' in xmpp_raw.mechanisms(features), xmpp_raw.show(features)
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        with RawStream(srv.ports['c2s_tls'], tls=True, tls_max=version) as s:
+            assert_tls_features(s, s.open())
 
 
 @test
@@ -386,29 +498,34 @@ def connected_users_lists_sessions_sorted_and_drops_them(srv):
 
 
 @test
-def rfc6121_8_5_2_2_message_to_offline_user_bounces_service_unavailable(srv):
+def rfc6121_8_5_message_bounces_to_unknown_account_and_groupchat_to_offline_user(srv):
+    # chat and normal messages for an account that exists but is offline
+    # are stored when offline storage is on (test_offline.py); these two
+    # cases bounce whatever the modules.
     a, b = users_on_two_shards('offline')
     account(srv, a)
     account(srv, b)                       # exists but never logs in
     ca = xmpp_session(srv, a, PASSWORD)
     errs = collect(ca, 'message_error')
-    msg = ca.make_message(mto=srv.jid(b), mbody='are you there?', mtype='chat')
+    # RFC 6121 section 8.5.1: an account that does not exist.
+    msg = ca.make_message(mto=srv.jid('nobodyhere'), mbody='are you there?', mtype='chat')
     msg['id'] = 'offline-1'
     msg.send()
     wait_until(lambda: errs, what='the bounce')
     e = errs[0]
     assert e['type'] == 'error', e
     assert e['id'] == 'offline-1', e
-    assert str(e['from']) == srv.jid(b), e['from']
+    assert str(e['from']) == srv.jid('nobodyhere'), e['from']
     assert str(e['to']) == str(ca.boundjid), e['to']
     assert e['error']['condition'] == 'service-unavailable', e
     assert e['error']['type'] == 'cancel', e
-    # RFC 6121 section 8.5.1: an account that does not exist, the same way.
-    msg = ca.make_message(mto=srv.jid('nobodyhere'), mbody='hello?')
+    # Section 8.5.2.2.1: groupchat for a user with no available resource.
+    msg = ca.make_message(mto=srv.jid(b), mbody='hello?', mtype='groupchat')
     msg['id'] = 'offline-2'
     msg.send()
     wait_until(lambda: len(errs) == 2, what='the second bounce')
     assert errs[1]['id'] == 'offline-2'
+    assert str(errs[1]['from']) == srv.jid(b), errs[1]['from']
     assert errs[1]['error']['condition'] == 'service-unavailable', errs[1]
 
 

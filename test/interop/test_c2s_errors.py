@@ -7,14 +7,18 @@ server still serves a normal client login.
 Listeners: the default c2s (STARTTLS required) and a second c2s that
 allows PLAIN without TLS and has a small max_stanza_size, so the raw
 client can authenticate without TLS and a big stanza is cheap to build.
+SASL failures from channel binding (SCRAM-*-PLUS) count like any other.
 
 Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_c2s_errors.py
 """
 
+import hashlib
+
 import parley
 from parley import test, main, xmpp_session, xmpp_run, xmpp_disconnect
 import xmpp_raw
-from xmpp_raw import RawStream, NS_SASL, NS_TLS, NS_CLIENT, NS_SERVER, tag, header
+from xmpp_raw import (RawStream, NS_SASL, NS_SASL_CB, NS_TLS, NS_CLIENT, NS_SERVER, tag,
+                      header)
 
 THREADS = 2
 SMALL_STANZA = 4096
@@ -60,6 +64,8 @@ def assert_still_serving(srv):
     assert srv.alive(), 'parleyd died:\n%s' % srv.log_tail()
     user = account(srv, 'survivor')
     c = xmpp_session(srv, user, PASSWORD, resource='after')
+    mech = c['feature_mechanisms'].mech
+    assert mech is not None and mech.name == 'SCRAM-SHA-256-PLUS', mech and mech.name
     result = xmpp_run(c['xep_0199'].send_ping(srv.host, timeout=5), 6)
     assert result['type'] == 'result', result
     xmpp_disconnect(c)
@@ -162,6 +168,46 @@ def rfc6120_4_9_3_14_policy_violation_after_five_sasl_failures(srv):
             assert xmpp_raw.sasl_failure_condition(s.auth_plain(user, 'nope')) == 'not-authorized'
         ok = s.auth_plain(user, PASSWORD)
         assert ok is not None and ok.tag == tag(NS_SASL, 'success'), xmpp_raw.show(ok)
+    assert_still_serving(srv)
+
+
+@test
+def rfc6120_6_4_5_channel_binding_failures_count_toward_the_limit(srv):
+    user = account(srv, 'cbfail')
+    with RawStream(srv.ports['c2s']) as s:
+        s.open()
+        s.starttls()
+        good = hashlib.sha256(s.peer_cert()).digest()
+        # Each a different way to fail: a downgrade ('y' while -PLUS was
+        # offered), wrong binding data, an unknown binding type, 'n' with
+        # -PLUS, wrong binding data again.
+        attempts = [
+            (dict(mech='SCRAM-SHA-256', cb_flag='y'), 'not-authorized'),
+            (dict(mech='SCRAM-SHA-256-PLUS', cb_type='tls-server-end-point',
+                  cb_data=bytes(32)), 'not-authorized'),
+            (dict(mech='SCRAM-SHA-1-PLUS', cb_type='no-such-binding', cb_data=good),
+             'malformed-request'),
+            (dict(mech='SCRAM-SHA-1-PLUS', cb_flag='n'), 'malformed-request'),
+            (dict(mech='SCRAM-SHA-1-PLUS', cb_type='tls-server-end-point',
+                  cb_data=good[::-1]), 'not-authorized'),
+        ]
+        for i, (kw, want) in enumerate(attempts, 1):
+            reply, _ = s.auth_scram(user, PASSWORD, **kw)
+            cond = xmpp_raw.sasl_failure_condition(reply)
+            assert cond == want, (i, kw, cond)
+        expect_stream_error(s, 'policy-violation')
+    # Four such failures leave the fifth attempt free to succeed.
+    with RawStream(srv.ports['c2s']) as s:
+        s.open()
+        s.starttls()
+        good = hashlib.sha256(s.peer_cert()).digest()
+        for _ in range(4):
+            reply, _ = s.auth_scram(user, PASSWORD, 'SCRAM-SHA-1', cb_flag='y')
+            assert xmpp_raw.sasl_failure_condition(reply) == 'not-authorized'
+        reply, scram = s.auth_scram(user, PASSWORD, 'SCRAM-SHA-256-PLUS',
+                                    cb_type='tls-server-end-point', cb_data=good)
+        assert reply is not None and reply.tag == tag(NS_SASL, 'success'), xmpp_raw.show(reply)
+        assert scram.server_verified, xmpp_raw.show(reply)
     assert_still_serving(srv)
 
 
@@ -292,6 +338,32 @@ def rfc6120_7_not_authorized_for_stanzas_before_resource_binding(srv):
             'SASL offered again after success: %s' % xmpp_raw.show(features)
         s.send("<message to='%s@localhost'><body>unbound</body></message>" % user)
         expect_stream_error(s, 'not-authorized')
+    assert_still_serving(srv)
+
+
+@test
+def rfc6120_6_4_6_no_sasl_or_binding_types_after_plus_success(srv):
+    user = account(srv, 'afterplus')
+    with RawStream(srv.ports['c2s']) as s:
+        s.open()
+        features = s.starttls()
+        assert features.find(tag(NS_SASL_CB, 'sasl-channel-binding')) is not None, \
+            xmpp_raw.show(features)
+        reply, scram = s.auth_scram(user, PASSWORD, 'SCRAM-SHA-256-PLUS',
+                                    cb_type='tls-server-end-point',
+                                    cb_data=hashlib.sha256(s.peer_cert()).digest())
+        assert reply is not None and reply.tag == tag(NS_SASL, 'success'), xmpp_raw.show(reply)
+        assert scram.server_verified
+        after = s.restart()
+        assert after.find('{urn:ietf:params:xml:ns:xmpp-bind}bind') is not None, \
+            xmpp_raw.show(after)
+        assert after.find(tag(NS_SASL, 'mechanisms')) is None, xmpp_raw.show(after)
+        assert after.find(tag(NS_SASL_CB, 'sasl-channel-binding')) is None, \
+            'binding types offered after authentication: %s' % xmpp_raw.show(after)
+        # A second authentication on the same stream is a protocol error.
+        s.send("<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>"
+               % (NS_SASL, xmpp_raw.b64('n,,n=%s,r=again' % user)))
+        expect_stream_error(s, 'policy-violation')
     assert_still_serving(srv)
 
 

@@ -9,12 +9,23 @@ authentication. Every read is bounded in time.
     cond, text = s.stream_error()        # 'not-well-formed', 'text or None'
     s.wait_closed()                      # </stream:stream> and then EOF
 
+SASL SCRAM (RFC 5802, RFC 7677) with or without channel binding, so a
+test can choose every part of what the client says:
+
+    reply, scram = s.auth_scram('alice', 'pw', 'SCRAM-SHA-256-PLUS',
+                                cb_type='tls-server-end-point',
+                                cb_data=hashlib.sha256(s.peer_cert()).digest())
+    assert reply.tag == tag(NS_SASL, 'success') and scram.server_verified
+
 The server's side of the stream is parsed with expat (XMLPullParser), so a
 reply that is itself not well-formed fails the test loudly; top-level
 elements come back as xml.etree Elements, tags in '{namespace}name' form.
 """
 
 import base64
+import hashlib
+import hmac
+import os
 import socket
 import ssl
 import time
@@ -28,6 +39,7 @@ NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl'
 NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind'
 NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams'
 NS_STANZA_ERRORS = 'urn:ietf:params:xml:ns:xmpp-stanzas'
+NS_SASL_CB = 'urn:xmpp:sasl-cb:0'
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -75,12 +87,14 @@ def b64(data):
 
 class RawStream:
     """One client connection to a c2s listener. tls=True starts TLS at once
-    (the c2s_tls port); otherwise plain TCP until starttls()."""
+    (the c2s_tls port); otherwise plain TCP until starttls(). tls_max (an
+    ssl.TLSVersion) caps the protocol version the client offers."""
 
     def __init__(self, port, host='127.0.0.1', tls=False, timeout=DEFAULT_TIMEOUT,
-                 server_name='localhost'):
+                 server_name='localhost', tls_max=None):
         self.timeout = timeout
         self.server_name = server_name
+        self.tls_max = tls_max
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.tls = False
         self.eof = False          # the server closed the TCP connection
@@ -99,8 +113,28 @@ class RawStream:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        if self.tls_max is not None:
+            ctx.maximum_version = self.tls_max
         self.sock = ctx.wrap_socket(self.sock, server_hostname=self.server_name)
         self.tls = True
+
+    def tls_version(self):
+        """'TLSv1.2', 'TLSv1.3', or None before TLS."""
+        return self.sock.version() if self.tls else None
+
+    def peer_cert(self):
+        """The server certificate's DER bytes (what tls-server-end-point
+        hashes, RFC 5929 section 4)."""
+        if not self.tls:
+            raise AssertionError('no TLS on this stream')
+        return self.sock.getpeercert(binary_form=True)
+
+    def tls_unique(self):
+        """The first Finished message of the handshake (RFC 5929 section 3)
+        as this client's TLS library computes it."""
+        if not self.tls:
+            raise AssertionError('no TLS on this stream')
+        return self.sock.get_channel_binding('tls-unique')
 
     def send(self, data):
         if isinstance(data, str):
@@ -222,6 +256,27 @@ class RawStream:
         self.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>" % (NS_SASL, b64(msg)))
         return self.next()
 
+    def auth_scram(self, user, password, mech='SCRAM-SHA-256', cb_flag=None,
+                   cb_type=None, cb_data=b'', c_header=None, authzid=None):
+        """A SCRAM exchange. The gs2 flag is 'p=cb_type' when cb_type is
+        given, else cb_flag ('n' by default); c_header replaces the gs2
+        header echoed in c= (to send one that does not match). Returns the
+        server's last element (<success/> or <failure/>) and the
+        ScramClient, whose server_verified says whether v= was right."""
+        scram = ScramClient(mech, user, password, cb_flag=cb_flag, cb_type=cb_type,
+                            cb_data=cb_data, c_header=c_header, authzid=authzid)
+        self.send("<auth xmlns='%s' mechanism='%s'>%s</auth>"
+                  % (NS_SASL, mech, b64(scram.client_first())))
+        el = self.next()
+        if el is None or el.tag != tag(NS_SASL, 'challenge'):
+            return el, scram
+        final = scram.client_final(base64.b64decode(el.text or '', validate=True))
+        self.send("<response xmlns='%s'>%s</response>" % (NS_SASL, b64(final)))
+        el = self.next()
+        if el is not None and el.tag == tag(NS_SASL, 'success'):
+            scram.verify_server_final(base64.b64decode(el.text or '', validate=True))
+        return el, scram
+
     def bind(self, resource=None, iq_id='bind1'):
         """Resource binding; returns the full JID the server assigned."""
         res = '<resource>%s</resource>' % resource if resource else ''
@@ -289,6 +344,75 @@ class RawStream:
                                  'raw tail: %r' % self._tail())
 
 
+class ScramClient:
+    """The client side of SCRAM-SHA-1/SCRAM-SHA-256 (RFC 5802 section 3,
+    RFC 7677), with or without -PLUS. Passwords are used as UTF-8 without
+    SASLprep: keep them ASCII."""
+
+    HASHES = {'SCRAM-SHA-1': 'sha1', 'SCRAM-SHA-256': 'sha256'}
+
+    def __init__(self, mech, user, password, cb_flag=None, cb_type=None, cb_data=b'',
+                 c_header=None, authzid=None, nonce=None):
+        base = mech[:-5] if mech.endswith('-PLUS') else mech
+        if base not in self.HASHES:
+            raise ValueError('not a SCRAM mechanism: %s' % mech)
+        self.hash = self.HASHES[base]
+        self.user = user
+        self.password = password.encode('utf-8')
+        if cb_type is not None:
+            flag = 'p=' + cb_type
+        else:
+            flag = cb_flag or 'n'
+        authz = 'a=' + self._saslname(authzid) if authzid else ''
+        self.gs2_header = ('%s,%s,' % (flag, authz)).encode()
+        self.c_header = self.gs2_header if c_header is None else c_header.encode()
+        self.cb_data = cb_data if cb_type is not None else b''
+        self.nonce = nonce or base64.b64encode(os.urandom(18)).decode()
+        self.client_first_bare = 'n=%s,r=%s' % (self._saslname(user), self.nonce)
+        self.server_signature = None
+        self.server_verified = False
+
+    @staticmethod
+    def _saslname(name):
+        return name.replace('=', '=3D').replace(',', '=2C')
+
+    def _hmac(self, key, msg):
+        return hmac.new(key, msg, self.hash).digest()
+
+    def client_first(self):
+        return self.gs2_header + self.client_first_bare.encode()
+
+    def client_final(self, server_first):
+        """client-final-message for the server-first-message (bytes)."""
+        attrs = dict(a.split('=', 1) for a in server_first.decode().split(','))
+        nonce, salt, iterations = attrs['r'], attrs['s'], int(attrs['i'])
+        if not nonce.startswith(self.nonce) or len(nonce) <= len(self.nonce):
+            raise AssertionError('server nonce %r does not extend ours %r' % (nonce, self.nonce))
+        salted = hashlib.pbkdf2_hmac(self.hash, self.password,
+                                     base64.b64decode(salt, validate=True), iterations)
+        client_key = self._hmac(salted, b'Client Key')
+        stored_key = hashlib.new(self.hash, client_key).digest()
+        cbind = base64.b64encode(self.c_header + self.cb_data).decode()
+        without_proof = 'c=%s,r=%s' % (cbind, nonce)
+        auth_message = ('%s,%s,%s' % (self.client_first_bare, server_first.decode(),
+                                      without_proof)).encode()
+        signature = self._hmac(stored_key, auth_message)
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        server_key = self._hmac(salted, b'Server Key')
+        self.server_signature = self._hmac(server_key, auth_message)
+        return ('%s,p=%s' % (without_proof, base64.b64encode(proof).decode())).encode()
+
+    def verify_server_final(self, server_final):
+        """Check v= (RFC 5802 section 3: the client authenticates the
+        server). Sets and returns server_verified."""
+        text = server_final.decode()
+        self.server_verified = (
+            self.server_signature is not None and text.startswith('v=') and
+            hmac.compare_digest(base64.b64decode(text[2:], validate=True),
+                                self.server_signature))
+        return self.server_verified
+
+
 def has_mechanism(features, name):
     mechs = features.find(tag(NS_SASL, 'mechanisms'))
     if mechs is None:
@@ -302,6 +426,15 @@ def mechanisms(features):
     if mechs is None:
         return []
     return [(m.text or '').strip() for m in mechs.findall(tag(NS_SASL, 'mechanism'))]
+
+
+def channel_binding_types(features):
+    """The XEP-0440 channel-binding types advertised in <features/>, in
+    order; None when there is no <sasl-channel-binding/> element."""
+    cb = features.find(tag(NS_SASL_CB, 'sasl-channel-binding'))
+    if cb is None:
+        return None
+    return [c.get('type') for c in cb.findall(tag(NS_SASL_CB, 'channel-binding'))]
 
 
 def sasl_failure_condition(el):
