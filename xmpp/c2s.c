@@ -983,6 +983,17 @@ static void c2s_update_presence(struct c2s *s, struct xml_node *el)
 	}
 }
 
+static bool c2s_from_is_self(const struct c2s *s, const char *from)
+{
+	struct jid j;
+	if (jid_parse(from, strlen(from), &j) != PL_OK)
+		return false;
+	bool ok = j.local && strcmp(j.local, s->user) == 0 && strcmp(j.domain, s->host) == 0 &&
+		(!j.resource || strcmp(j.resource, s->resource) == 0);
+	jid_free(&j);
+	return ok;
+}
+
 static void c2s_handle_stanza(struct c2s *s, struct xml_node *el)
 {
 	const char *ns = el->ns;
@@ -1051,7 +1062,15 @@ static void c2s_handle_stanza(struct c2s *s, struct xml_node *el)
 	}
 	if (strcmp(el->name, "presence") == 0 && !xml_attr(el, "to"))
 		c2s_update_presence(s, el);
-	/* RFC 6120 §8.1.2.1: the server stamps the sender's full JID. */
+	/* RFC 6120 §8.1.2.1: a 'from' the client gives must be its own bare
+	 * or full JID (else invalid-from, §4.9.3.9); the server then stamps
+	 * the full JID either way. */
+	const char *claimed = xml_attr(el, "from");
+	if (claimed && !c2s_from_is_self(s, claimed)) {
+		xml_free(el);
+		c2s_stream_error(s, "invalid-from", "the 'from' address is not this session's");
+		return;
+	}
 	xml_set_attr(el, "from", s->jid);
 	const char *to = xml_attr(el, "to");
 	if (to) {

@@ -112,6 +112,28 @@ def rfc6120_4_9_3_13_not_well_formed_in_a_bound_session(srv):
 
 
 @test
+def rfc6120_4_9_3_9_invalid_from_for_someone_elses_address(srv):
+    s, jid = raw_session(srv, 'spoofer', resource='r1')
+    with s:
+        # Its own bare and full JID are fine (RFC 6120 8.1.2.1).
+        bare = jid.split('/')[0]
+        for i, frm in enumerate((bare, jid)):
+            s.send("<iq type='get' id='ok%d' from='%s' to='localhost'>"
+                   "<ping xmlns='urn:xmpp:ping'/></iq>" % (i, frm))
+            pong = s.expect(NS_CLIENT, 'iq')
+            assert pong.get('type') == 'result', xmpp_raw.show(pong)
+        # Another resource of the same account, or another account: not.
+        s.send("<message from='%s/other' to='%s'><body>x</body></message>" % (bare, bare))
+        expect_stream_error(s, 'invalid-from')
+    assert jid not in connected(srv), connected(srv)
+    s2, jid2 = raw_session(srv, 'spoofer2', resource='r1')
+    with s2:
+        s2.send("<message from='somebody@localhost/x' to='%s'><body>x</body></message>" % jid2)
+        expect_stream_error(s2, 'invalid-from')
+    assert_still_serving(srv)
+
+
+@test
 def rfc6120_11_6_invalid_utf8_closes_the_stream(srv):
     with RawStream(srv.ports['c2s']) as s:
         s.open()
