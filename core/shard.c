@@ -139,7 +139,6 @@ static void *shard_thread(void *arg)
 	snprintf(name, sizeof(name), "parley-shard%d", s->id);
 	pthread_setname_np(pthread_self(), name);
 	ev_loop_run(s->loop);
-	inbox_drain(s);
 	return NULL;
 }
 
@@ -160,7 +159,6 @@ void shards_run(void)
 	struct shard *s = shards[0];
 	s->thread = pthread_self();
 	ev_loop_run(s->loop);
-	inbox_drain(s);
 	for (int i = 1; i < nshards; i++)
 		pthread_join(shards[i]->thread, NULL);
 }
@@ -177,11 +175,30 @@ void shards_stop(void)
 		shard_post(i, shard_stop_here, NULL);
 }
 
+/* After the loops stopped, what is still in an inbox was posted to a shard
+ * whose subsystems are gone: running it would touch freed state. Drop it
+ * (the process is exiting; durable work was committed by the store). */
+static void inbox_discard(struct shard *s)
+{
+	for (;;) {
+		struct shard_msg *m;
+		int r = inbox_pop(s, &m);
+		if (r == POP_EMPTY)
+			return;
+		if (r == POP_RETRY) {
+			sched_yield();
+			continue;
+		}
+		if (m->owned)
+			free(m);
+	}
+}
+
 void shards_destroy(void)
 {
 	for (int i = 0; i < nshards; i++) {
 		struct shard *s = shards[i];
-		inbox_drain(s);
+		inbox_discard(s);
 		ev_io_stop(s->loop, &s->efd_io);
 		close(s->efd);
 		ev_loop_free(s->loop);
