@@ -159,7 +159,11 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx)
 static void conn_read(struct conn *c)
 {
 	for (int i = 0; i < CONN_READS_PER_EVENT; i++) {
-		if (c->state != CONN_OPEN || c->moving || c->tls_pending)
+		/* A handshake begun from on_data (STARTTLS) is driven by
+		 * conn_tls_handshake(): SSL_read would finish it silently and
+		 * hand over the client's next bytes before on_tls() ran. */
+		if (c->state != CONN_OPEN || c->moving || c->tls_pending ||
+		    (c->ssl && c->tls_handshaking))
 			return;
 		ssize_t n;
 		if (c->ssl) {
