@@ -93,9 +93,22 @@ void xmpp_register_commands(void)
 	xmpp_hooks.user_receive = hook_get("user_receive_packet");
 	xmpp_hooks.local_deliver = hook_get("sm_local_deliver");
 	xmpp_hooks.offline_message = hook_get("offline_message");
+	xmpp_hooks.stream_features = hook_get("c2s_stream_features");
+	xmpp_hooks.unauth_iq = hook_get("c2s_unauthenticated_iq");
 	cmd_register(&connected_users_cmd);
 	pm_register(&mod_disco);
 	pm_register(&mod_ping);
+	pm_register(&mod_roster);
+	pm_register(&mod_offline);
+	pm_register(&mod_version);
+	pm_register(&mod_time);
+	pm_register(&mod_last);
+	pm_register(&mod_vcard);
+	pm_register(&mod_private);
+	pm_register(&mod_blocking);
+	pm_register(&mod_register);
+	pm_register(&mod_caps);
+	register_password_init();
 }
 
 static void xmpp_free_shard_state(void *arg)

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 
 #include "core/cfg.h"
@@ -31,6 +33,8 @@
 #include "xmpp/xmpp.h"
 
 #define C2S_MAX_SASL_FAILURES 5
+/* Stanzas a client may send while a module holds its unbound stream. */
+#define C2S_MAX_HELD 16
 /* A stream quiet this long gives its XML parser back (about 16 KB); parsing
  * the next stanza then costs a little more, so busy streams keep theirs. */
 #define C2S_IDLE_SHRINK_MS 2000
@@ -64,6 +68,8 @@ struct c2s {
 	uint8_t available;
 	uint8_t in_sm;
 	uint8_t awaiting_tls;           /* <proceed/> sent, handshake not done */
+	uint8_t holds;                  /* c2s_hold() calls not yet released */
+	uint8_t npending;               /* stanzas waiting for a release */
 	int8_t priority;
 	enum sasl_mech mech;
 	bool mech_plus;
@@ -274,6 +280,8 @@ static void c2s_send_features(struct c2s *s)
 		xml_add_child(f, "bind", NS_BIND);
 		struct xml_node *sess = xml_add_child(f, "session", NS_SESSION);
 		xml_add_child(sess, "optional", NULL);
+		struct features_event fev = { s, f, 1 };
+		hook_run(xmpp_hooks.stream_features, s->host, &fev);
 	} else {
 		bool tls = conn_is_tls(s->conn);
 		if (!tls) {
@@ -293,6 +301,8 @@ static void c2s_send_features(struct c2s *s)
 				xml_add_text(xml_add_child(m, "mechanism", NULL), "PLAIN", 5);
 			if (tls)
 				c2s_add_cb_types(s, f);
+			struct features_event fev = { s, f, 0 };
+			hook_run(xmpp_hooks.stream_features, s->host, &fev);
 		}
 	}
 	c2s_send(s, f);
@@ -365,7 +375,15 @@ static void c2s_on_stanza(void *ud, struct xml_node *el)
 		xml_free(el);
 		return;
 	}
-	if (s->state == C2S_MOVING) {
+	if (s->holds && s->state != C2S_MOVING) {
+		/* A module is answering an earlier request; keep the order. */
+		if (++s->npending > C2S_MAX_HELD) {
+			xml_free(el);
+			c2s_stream_error(s, "policy-violation", "too many requests at once");
+			return;
+		}
+	}
+	if (s->state == C2S_MOVING || s->holds) {
 		struct c2s_pending *p = pl_malloc(sizeof(*p));
 		p->el = el;
 		p->next = NULL;
@@ -453,6 +471,51 @@ static void c2s_unref(struct c2s *s)
 {
 	if (--s->refs == 0)
 		c2s_free(s);
+}
+
+void c2s_hold(struct c2s *s)
+{
+	s->refs++;
+	s->holds++;
+}
+
+void c2s_release(struct c2s *s)
+{
+	s->holds--;
+	while (!s->holds && s->pending && s->conn && s->state != C2S_CLOSED &&
+	       s->state != C2S_MOVING) {
+		struct c2s_pending *p = s->pending;
+		s->pending = p->next;
+		if (!s->pending)
+			s->pending_tail = NULL;
+		s->npending--;
+		struct xml_node *el = p->el;
+		free(p);
+		c2s_handle_stanza(s, el);
+	}
+	if (!s->holds)
+		s->npending = 0;
+	c2s_unref(s);
+}
+
+const char *c2s_peer_ip(const struct c2s *s, char *out, size_t outlen)
+{
+	const struct sockaddr_storage *ss = &s->conn->peer;
+	const void *addr = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+	int family = AF_INET;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+		/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			addr = &a6->s6_addr[12];
+		} else {
+			addr = a6;
+			family = AF_INET6;
+		}
+	}
+	if (!inet_ntop(family, addr, out, (socklen_t)outlen))
+		snprintf(out, outlen, "?");
+	return out;
 }
 
 static void c2s_on_close(struct conn *c, int err)
@@ -1034,6 +1097,13 @@ static void c2s_handle_stanza(struct c2s *s, struct xml_node *el)
 			c2s_bind(s, el, bind);
 			return;
 		}
+	}
+	if (s->state == C2S_NEGOTIATE && strcmp(el->name, "iq") == 0 &&
+	    (conn_is_tls(s->conn) || !c2s_tls_required(s))) {
+		/* In-band registration (XEP-0077) before authentication. */
+		struct stanza_event ev = { s, el, s->host };
+		if (hook_run(xmpp_hooks.unauth_iq, s->host, &ev) == PL_DONE)
+			return;
 	}
 	if (s->state != C2S_BOUND) {
 		xml_free(el);

@@ -19,5 +19,8 @@ void disco_add_form(const char *host, struct xml_node *x);
 /* Appends <feature/>s (and forms) of host to a disco#info query element. */
 void disco_fill_info(const char *host, struct xml_node *query);
 size_t disco_feature_count(const char *host);
+/* The XEP-0115 verification string of host's disco#info, kept current as
+ * features and forms come and go (NULL for an unknown host). */
+const char *disco_caps_ver(const char *host);
 
 #endif

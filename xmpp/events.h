@@ -19,6 +19,15 @@
  *   offline_message     stanza_event      a message found no available
  *                                         resource; PL_DONE: stored (took
  *                                         el); otherwise it bounces
+ *   c2s_stream_features features_event    <stream:features/> about to be
+ *                                         sent (before authentication only
+ *                                         once SASL is offered); handlers
+ *                                         add children
+ *   c2s_unauthenticated_iq stanza_event   an iq before authentication (on
+ *                                         the accepting shard; el has no
+ *                                         'from'); PL_DONE: the handler took
+ *                                         el and answers with c2s_send();
+ *                                         otherwise the stream is closed
  */
 #ifndef PL_XMPP_EVENTS_H
 #define PL_XMPP_EVENTS_H
@@ -33,6 +42,12 @@ struct stanza_event {
 	const char *host;
 };
 
+struct features_event {
+	struct c2s *s;
+	struct xml_node *features;
+	int authenticated;
+};
+
 struct xmpp_hooks {
 	struct hook *session_bound;
 	struct hook *session_closed;
@@ -40,6 +55,8 @@ struct xmpp_hooks {
 	struct hook *user_receive;
 	struct hook *local_deliver;
 	struct hook *offline_message;
+	struct hook *stream_features;
+	struct hook *unauth_iq;
 };
 
 /* Filled by xmpp_register_commands() at startup; read-only afterwards. */

@@ -37,7 +37,22 @@ struct pm_module;
 extern const struct listen_module c2s_listen_module;
 extern const struct pm_module mod_ping;
 extern const struct pm_module mod_disco;
+extern const struct pm_module mod_roster;    /* RFC 6121 rosters and presence */
+extern const struct pm_module mod_offline;   /* XEP-0160 */
 extern const struct listen_module c2s_tls_listen_module;
+/* The basic server modules (ejabberd's names); mod_register is off unless
+ * configured. */
+extern const struct pm_module mod_version;
+extern const struct pm_module mod_time;
+extern const struct pm_module mod_last;
+extern const struct pm_module mod_vcard;
+extern const struct pm_module mod_private;
+extern const struct pm_module mod_blocking;
+extern const struct pm_module mod_register;
+extern const struct pm_module mod_caps;
+/* Password change for logged-in users on hosts without mod_register
+ * (a user_send_packet handler for every host; main thread, at startup). */
+void register_password_init(void);
 
 /* Per-shard setup/teardown (on that shard's thread). */
 void xmpp_shard_start(struct shard *sh);
@@ -64,9 +79,16 @@ int c2s_priority(const struct c2s *s);
 bool c2s_available(const struct c2s *s);
 /* Per-session data of modules (free it on c2s_session_closed). */
 enum c2s_slot { C2S_SLOT_ROSTER, C2S_SLOT_PRESENCE, C2S_SLOT_MODULE1, C2S_SLOT_MODULE2,
-		C2S_SLOTS };
+		C2S_SLOT_BLOCKING, C2S_SLOTS };
 void *c2s_get_data(const struct c2s *s, enum c2s_slot slot);
 void c2s_set_data(struct c2s *s, enum c2s_slot slot, void *data);
+/* Before binding: keep s allocated while a module waits for storage on its
+ * behalf (in-band registration); stanzas the client sends meanwhile wait
+ * and are handled, in order, at c2s_release(). Same shard only. */
+void c2s_hold(struct c2s *s);
+void c2s_release(struct c2s *s);
+/* The client's address without port ("192.0.2.1", "2001:db8::1"). */
+const char *c2s_peer_ip(const struct c2s *s, char *out, size_t outlen);
 
 /* ---- session manager (sm.c), home-shard state ---- */
 /* Register a bound session on its home shard. Applies resource_conflict

@@ -1,0 +1,730 @@
+/*
+ * mod_blocking.c - Blocking Command (XEP-0191): a user's block list, its
+ * pushes to the resources that asked for it, and its enforcement: what
+ * the user sends to a blocked JID comes back as not-acceptable with
+ * <blocked/>, and what a blocked JID sends the user is dropped (an iq get
+ * or set is answered service-unavailable, as if the user did not exist).
+ *
+ * Ownership: the lists live on the users' home shards, in a per-shard
+ * cache: loaded when a user's first session binds or when a stanza for an
+ * offline user arrives, kept while a session is bound, and then among a
+ * bounded set of recently used idle entries. Stanzas for a user whose list
+ * is still loading wait in arrival order and are delivered once it is in.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hook.h"
+#include "core/module.h"
+#include "core/pl.h"
+#include "xmpp/disco.h"
+#include "xmpp/events.h"
+#include "xmpp/iq.h"
+#include "xmpp/jid.h"
+#include "xmpp/modules.h"
+#include "xmpp/sm.h"
+#include "xmpp/xml.h"
+#include "xmpp/xmpp.h"
+
+#define BLK_MAX_ITEMS 1000     /* per user */
+#define BLK_IDLE_MAX 1024      /* idle (no session) lists kept per shard */
+#define BLK_MAX_WAITING 256    /* stanzas held for one list being loaded */
+#define BLK_PRIO 100           /* before delivery and offline storage */
+
+struct blk_wait {
+	struct blk_wait *next;
+	struct xml_node *el;
+};
+
+struct blk_user {
+	struct blk_user *next;                  /* hash chain */
+	struct blk_user *idle_prev, *idle_next;
+	char **jids;
+	size_t n, cap;
+	int sessions;
+	bool loaded, reload, idle;
+	size_t nwait;
+	struct blk_wait *wait, *wait_tail;
+	char *host, *user;
+	char bare[];
+};
+
+struct blk_table {
+	struct blk_table *all_next;
+	struct blk_user **slots;
+	size_t nslots, n;
+	struct blk_user *idle_head, *idle_tail;
+	size_t nidle;
+};
+
+static __thread struct blk_table *blk_here;
+/* Every shard's table, freed when the module stops (shards are gone). */
+static pthread_mutex_t blk_all_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct blk_table *blk_all;
+static int blk_hosts;
+
+/* ---- JID matching (XEP-0191 §6, the rules of XEP-0016 §2.1) ---- */
+
+struct jid_parts {
+	const char *local, *domain, *res;
+	size_t llen, dlen, rlen;
+};
+
+static void split_jid(const char *s, struct jid_parts *p)
+{
+	const char *slash = strchr(s, '/');
+	const char *at = strchr(s, '@');
+	if (at && slash && at > slash)
+		at = NULL;   /* an '@' in the resource */
+	p->local = at ? s : NULL;
+	p->llen = at ? (size_t)(at - s) : 0;
+	p->domain = at ? at + 1 : s;
+	p->dlen = slash ? (size_t)(slash - p->domain) : strlen(p->domain);
+	p->res = slash ? slash + 1 : NULL;
+	p->rlen = slash ? strlen(slash + 1) : 0;
+}
+
+static bool part_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+bool blocking_item_matches(const char *item, const char *who)
+{
+	struct jid_parts i, w;
+	split_jid(item, &i);
+	split_jid(who, &w);
+	if (!part_eq(i.domain, i.dlen, w.domain, w.dlen))
+		return false;
+	if (i.local) {
+		/* user@domain: any resource; user@domain/res: that one. */
+		if (!w.local || !part_eq(i.local, i.llen, w.local, w.llen))
+			return false;
+		return !i.res || (w.res && part_eq(i.res, i.rlen, w.res, w.rlen));
+	}
+	if (i.res)   /* domain/resource: that JID only */
+		return !w.local && w.res && part_eq(i.res, i.rlen, w.res, w.rlen);
+	return true; /* domain: everyone there, and the domain itself */
+}
+
+/* ---- the per-shard cache ---- */
+
+static size_t blk_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct blk_table *blk_table(void)
+{
+	if (blk_here)
+		return blk_here;
+	struct blk_table *t = pl_calloc(1, sizeof(*t));
+	t->nslots = 256;
+	t->slots = pl_calloc(t->nslots, sizeof(*t->slots));
+	pthread_mutex_lock(&blk_all_mu);
+	t->all_next = blk_all;
+	blk_all = t;
+	pthread_mutex_unlock(&blk_all_mu);
+	blk_here = t;
+	return t;
+}
+
+static void blk_grow(struct blk_table *t)
+{
+	size_t n = t->nslots * 2;
+	struct blk_user **slots = pl_calloc(n, sizeof(*slots));
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct blk_user *u = t->slots[i];
+		while (u) {
+			struct blk_user *next = u->next;
+			size_t j = blk_hash(u->bare) & (n - 1);
+			u->next = slots[j];
+			slots[j] = u;
+			u = next;
+		}
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = n;
+}
+
+static struct blk_user **blk_slot(struct blk_table *t, const char *bare)
+{
+	struct blk_user **p = &t->slots[blk_hash(bare) & (t->nslots - 1)];
+	while (*p && strcmp((*p)->bare, bare) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static void blk_user_free(struct blk_user *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->jids[i]);
+	free(u->jids);
+	while (u->wait) {
+		struct blk_wait *w = u->wait;
+		u->wait = w->next;
+		xml_free(w->el);
+		free(w);
+	}
+	free(u->host);
+	free(u->user);
+	free(u);
+}
+
+static void blk_idle_unlink(struct blk_table *t, struct blk_user *u)
+{
+	if (!u->idle)
+		return;
+	if (u->idle_prev)
+		u->idle_prev->idle_next = u->idle_next;
+	else
+		t->idle_head = u->idle_next;
+	if (u->idle_next)
+		u->idle_next->idle_prev = u->idle_prev;
+	else
+		t->idle_tail = u->idle_prev;
+	u->idle_prev = u->idle_next = NULL;
+	u->idle = false;
+	t->nidle--;
+}
+
+/* Newest idle entries at the head; the oldest leave once there are too
+ * many (never one still loading or holding stanzas). */
+static void blk_idle_push(struct blk_table *t, struct blk_user *u)
+{
+	u->idle = true;
+	u->idle_prev = NULL;
+	u->idle_next = t->idle_head;
+	if (t->idle_head)
+		t->idle_head->idle_prev = u;
+	else
+		t->idle_tail = u;
+	t->idle_head = u;
+	t->nidle++;
+	struct blk_user *old = t->idle_tail;
+	while (t->nidle > BLK_IDLE_MAX && old) {
+		struct blk_user *prev = old->idle_prev;
+		if (old->loaded && !old->wait && old != u) {
+			blk_idle_unlink(t, old);
+			*blk_slot(t, old->bare) = old->next;
+			t->n--;
+			blk_user_free(old);
+		}
+		old = prev;
+	}
+}
+
+static void blk_load(struct blk_user *u);
+
+/* The list of bare ("user@host"), looked up or (create) made and loaded. */
+static struct blk_user *blk_get(const char *host, const char *bare, bool create)
+{
+	struct blk_table *t = blk_table();
+	struct blk_user **p = blk_slot(t, bare);
+	const char *at = strchr(bare, '@');
+	if (*p || !create || !at)
+		return *p;
+	size_t len = strlen(bare) + 1;
+	struct blk_user *u = pl_calloc(1, sizeof(*u) + len);
+	memcpy(u->bare, bare, len);
+	u->host = pl_strdup(host);
+	u->user = pl_strndup(bare, (size_t)(at - bare));
+	*p = u;
+	if (++t->n > t->nslots)
+		blk_grow(t);
+	blk_load(u);
+	return u;
+}
+
+static bool blk_has(const struct blk_user *u, const char *jid)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (strcmp(u->jids[i], jid) == 0)
+			return true;
+	return false;
+}
+
+static void blk_add(struct blk_user *u, const char *jid)
+{
+	if (blk_has(u, jid))
+		return;
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 8;
+		u->jids = pl_realloc(u->jids, u->cap * sizeof(char *));
+	}
+	u->jids[u->n++] = pl_strdup(jid);
+}
+
+static void blk_del(struct blk_user *u, const char *jid)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		if (strcmp(u->jids[i], jid) == 0) {
+			free(u->jids[i]);
+			u->jids[i] = u->jids[--u->n];
+			return;
+		}
+	}
+}
+
+static void blk_clear(struct blk_user *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->jids[i]);
+	u->n = 0;
+}
+
+static bool blk_blocks(const struct blk_user *u, const char *who)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (blocking_item_matches(u->jids[i], who))
+			return true;
+	return false;
+}
+
+static void blk_loaded(void *arg, int status, char **rows, size_t nrows, long changes)
+{
+	struct blk_user *u = arg;
+	PL_UNUSED(changes);
+	if (u->reload) {
+		/* A change committed while we read: read again to see it. */
+		u->reload = false;
+		blk_load(u);
+		return;
+	}
+	blk_clear(u);
+	for (size_t i = 0; status == PL_OK && i < nrows; i++)
+		blk_add(u, rows[i]);
+	/* A list that cannot be read blocks nothing: losing messages to a
+	 * storage hiccup would be worse. */
+	u->loaded = true;
+	struct blk_wait *w = u->wait;
+	u->wait = u->wait_tail = NULL;
+	u->nwait = 0;
+	bool idle = u->sessions == 0 && !u->idle;
+	while (w) {
+		struct blk_wait *next = w->next;
+		sm_deliver(w->el);
+		free(w);
+		w = next;
+	}
+	if (idle)
+		blk_idle_push(blk_table(), u);
+}
+
+static void blk_load(struct blk_user *u)
+{
+	const char *params[] = { u->host, u->user };
+	u->loaded = false;
+	modstore_exec("SELECT jid FROM blocklist WHERE host = ?1 AND username = ?2",
+		      params, 2, 1, blk_loaded, u);
+}
+
+/* ---- enforcement ---- */
+
+/* The normalised bare JID of a JID already known to be valid, into buf
+ * in the common case (short, ASCII lower case: every stanza delivered
+ * passes here, so no allocation), else a jid_parse'd copy in *heap. */
+static const char *bare_of(const char *jid, char *buf, size_t buflen, char **heap)
+{
+	const char *slash = strchr(jid, '/');
+	size_t len = slash ? (size_t)(slash - jid) : strlen(jid);
+	bool plain = len > 0 && len < buflen && jid[len - 1] != '.';
+	for (size_t i = 0; plain && i < len; i++)
+		plain = (uint8_t)jid[i] < 0x80 && !(jid[i] >= 'A' && jid[i] <= 'Z');
+	*heap = NULL;
+	if (plain) {
+		memcpy(buf, jid, len);
+		buf[len] = '\0';
+		return buf;
+	}
+	struct jid j;
+	if (jid_parse(jid, strlen(jid), &j) != PL_OK)
+		return NULL;
+	*heap = jid_bare(&j);
+	jid_free(&j);
+	return *heap;
+}
+
+/* "user@host" of a session into buf (or *heap when it does not fit). */
+static const char *bare_of_session(const struct c2s *s, const char *host, char *buf,
+				   size_t buflen, char **heap)
+{
+	size_t n = strlen(c2s_user(s)) + strlen(host) + 2;
+	char *out = n <= buflen ? buf : (*heap = pl_malloc(n));
+	if (n <= buflen)
+		*heap = NULL;
+	snprintf(out, n, "%s@%s", c2s_user(s), host);
+	return out;
+}
+
+/* The server itself and the user's own resources are never blocked: the
+ * user's session depends on them. */
+static bool blk_exempt(const char *from, const char *bare, const char *host)
+{
+	size_t bl = strlen(bare);
+	if (strncmp(from, bare, bl) == 0 && (from[bl] == '\0' || from[bl] == '/'))
+		return true;
+	return strcmp(from, host) == 0;
+}
+
+static int blk_local_deliver(const char *host, void *event, void *arg)
+{
+	struct stanza_event *ev = event;
+	PL_UNUSED(arg);
+	const char *to = xml_attr(ev->el, "to");
+	const char *from = xml_attr(ev->el, "from");
+	if (!to || !from)
+		return PL_OK;
+	char buf[256], *heap;
+	const char *bare = bare_of(to, buf, sizeof(buf), &heap);
+	struct blk_user *u = bare ? blk_get(host, bare, true) : NULL;
+	if (!u) {
+		free(heap);
+		return PL_OK;
+	}
+	int rc = PL_OK;
+	if (!u->loaded) {
+		if (u->nwait >= BLK_MAX_WAITING) {
+			router_bounce(ev->el, "wait", "resource-constraint");
+		} else {
+			struct blk_wait *w = pl_malloc(sizeof(*w));
+			w->el = ev->el;
+			w->next = NULL;
+			if (u->wait_tail)
+				u->wait_tail->next = w;
+			else
+				u->wait = w;
+			u->wait_tail = w;
+			u->nwait++;
+		}
+		rc = PL_DONE;
+	} else if (u->n > 0 && !blk_exempt(from, bare, host) && blk_blocks(u, from)) {
+		const char *type = xml_attr(ev->el, "type");
+		if (strcmp(ev->el->name, "iq") == 0 && type &&
+		    (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+			router_bounce(ev->el, "cancel", "service-unavailable");
+		else
+			xml_free(ev->el);
+		rc = PL_DONE;
+	}
+	free(heap);
+	return rc;
+}
+
+/* Like router_bounce, with the <blocked/> of §3.5 added. Written to the
+ * sending session directly: routed, it would come from the blocked JID and
+ * be dropped on the way in. */
+static void blk_bounce_blocked(struct c2s *s, struct xml_node *el)
+{
+	char *to = pl_strdup(xml_attr(el, "to"));
+	char *from = pl_strdup(xml_attr(el, "from"));
+	xml_set_attr(el, "to", from);
+	xml_set_attr(el, "from", to);
+	xml_set_attr(el, "type", "error");
+	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
+	xml_set_attr(e, "type", "cancel");
+	xml_add_child(e, "not-acceptable", NS_STANZA_ERRORS);
+	xml_add_child(e, "blocked", NS_BLOCKING_ERRORS);
+	free(to);
+	free(from);
+	c2s_send(s, el);
+	xml_free(el);
+}
+
+static int blk_user_send(const char *host, void *event, void *arg)
+{
+	struct stanza_event *ev = event;
+	PL_UNUSED(arg);
+	const char *to = xml_attr(ev->el, "to");
+	if (!to || !c2s_user(ev->s))
+		return PL_OK;
+	char buf[256], *heap;
+	const char *bare = bare_of_session(ev->s, host, buf, sizeof(buf), &heap);
+	struct blk_user *u = blk_get(host, bare, false);
+	struct jid j;
+	if (!u || u->n == 0 || jid_parse(to, strlen(to), &j) != PL_OK) {
+		free(heap);
+		return PL_OK;
+	}
+	char *who = jid_full(&j);
+	jid_free(&j);
+	bool blocked = !blk_exempt(who, bare, host) && blk_blocks(u, who);
+	free(who);
+	free(heap);
+	if (!blocked)
+		return PL_OK;
+	const char *type = xml_attr(ev->el, "type");
+	if (type && strcmp(type, "error") == 0)
+		xml_free(ev->el);
+	else
+		blk_bounce_blocked(ev->s, ev->el);
+	return PL_DONE;
+}
+
+static int blk_session_bound(const char *host, void *event, void *arg)
+{
+	struct c2s *s = event;
+	PL_UNUSED(arg);
+	char buf[256], *heap;
+	struct blk_user *u = blk_get(host, bare_of_session(s, host, buf, sizeof(buf), &heap), true);
+	free(heap);
+	if (!u)
+		return PL_OK;
+	blk_idle_unlink(blk_table(), u);
+	u->sessions++;
+	return PL_OK;
+}
+
+static int blk_session_closed(const char *host, void *event, void *arg)
+{
+	struct c2s *s = event;
+	PL_UNUSED(arg);
+	if (!c2s_user(s))
+		return PL_OK;
+	char buf[256], *heap;
+	struct blk_user *u = blk_get(host, bare_of_session(s, host, buf, sizeof(buf), &heap), false);
+	free(heap);
+	if (u && u->sessions > 0 && --u->sessions == 0 && u->loaded)
+		blk_idle_push(blk_table(), u);
+	return PL_OK;
+}
+
+/* ---- the protocol (§3) ---- */
+
+struct blk_change {
+	struct iq_req *req;
+	char *bare;
+	char **jids;
+	size_t n;
+	enum { BLK_BLOCK, BLK_UNBLOCK, BLK_UNBLOCK_ALL } op;
+};
+
+static void blk_change_free(struct blk_change *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->jids[i]);
+	free(c->jids);
+	free(c->bare);
+	free(c);
+}
+
+static struct xml_node *blk_list_el(const char *name, char *const *jids, size_t n)
+{
+	struct xml_node *x = xml_new(name, NS_BLOCKING);
+	for (size_t i = 0; i < n; i++)
+		xml_set_attr(xml_add_child(x, "item", NULL), "jid", jids[i]);
+	return x;
+}
+
+/* §3.3, §3.4: every resource that asked for the list hears of a change. */
+static void blk_push(const char *bare, const struct xml_node *payload)
+{
+	struct c2s *sess[64];
+	size_t n = sm_sessions_of(bare, sess, PL_ARRAY_LEN(sess));
+	static __thread unsigned long push_seq;
+	for (size_t i = 0; i < n; i++) {
+		if (!c2s_get_data(sess[i], C2S_SLOT_BLOCKING))
+			continue;
+		char id[32];
+		snprintf(id, sizeof(id), "blockpush%lu", ++push_seq);
+		struct xml_node *iq = xml_new("iq", NS_CLIENT);
+		xml_set_attr(iq, "type", "set");
+		xml_set_attr(iq, "id", id);
+		xml_set_attr(iq, "to", c2s_full_jid(sess[i]));
+		xml_add_copy(iq, payload);
+		c2s_send(sess[i], iq);
+		xml_free(iq);
+	}
+}
+
+static void blk_changed(void *arg, int status, char **rows, size_t nrows, long changes)
+{
+	struct blk_change *c = arg;
+	PL_UNUSED(rows);
+	PL_UNUSED(nrows);
+	PL_UNUSED(changes);
+	if (status != PL_OK) {
+		iq_error(c->req, "wait", "internal-server-error");
+		blk_change_free(c);
+		return;
+	}
+	struct blk_user *u = blk_get(c->req->to.domain, c->bare, false);
+	if (u && !u->loaded)
+		u->reload = true;
+	for (size_t i = 0; u && i < c->n; i++) {
+		if (c->op == BLK_BLOCK)
+			blk_add(u, c->jids[i]);
+		else
+			blk_del(u, c->jids[i]);
+	}
+	if (u && c->op == BLK_UNBLOCK_ALL)
+		blk_clear(u);
+	iq_result(c->req, NULL);
+	struct xml_node *push = blk_list_el(c->op == BLK_BLOCK ? "block" : "unblock",
+					    c->jids, c->n);
+	blk_push(c->bare, push);
+	xml_free(push);
+	blk_change_free(c);
+}
+
+static void blk_got_list(void *arg, int status, char **rows, size_t nrows, long changes)
+{
+	struct iq_req *req = arg;
+	PL_UNUSED(changes);
+	if (status != PL_OK) {
+		iq_error(req, "wait", "internal-server-error");
+		return;
+	}
+	iq_result(req, blk_list_el("blocklist", rows, nrows));
+}
+
+/* The items of a block/unblock, normalised; NULL and *cond on error. */
+static char **blk_items(const struct xml_node *q, size_t *n, const char **cond)
+{
+	size_t cap = 0;
+	char **v = NULL;
+	*n = 0;
+	*cond = NULL;
+	for (const struct xml_node *c = xml_first_child_el(q); c; c = xml_next_el(c)) {
+		const char *jid = xml_is(c, "item", NS_BLOCKING) ? xml_attr(c, "jid") : NULL;
+		struct jid j;
+		if (!jid || jid_parse(jid, strlen(jid), &j) != PL_OK) {
+			*cond = jid ? "jid-malformed" : "bad-request";
+			break;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = pl_realloc(v, cap * sizeof(char *));
+		}
+		v[(*n)++] = jid_full(&j);
+		jid_free(&j);
+		if (*n > BLK_MAX_ITEMS) {
+			*cond = "resource-constraint";
+			break;
+		}
+	}
+	if (!*cond)
+		return v;
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+	*n = 0;
+	return NULL;
+}
+
+static void blk_iq(struct iq_req *req)
+{
+	if (!req->from_self) {
+		iq_error(req, "cancel", "not-allowed");
+		return;
+	}
+	const char *name = req->query->name;
+	if (!req->set) {
+		if (strcmp(name, "blocklist") != 0) {
+			iq_error(req, "modify", "bad-request");
+			return;
+		}
+		/* §3.2: this resource now wants pushes. */
+		char *bare = jid_bare(&req->from);
+		struct c2s *s = req->from.resource ? sm_find_session(bare, req->from.resource) : NULL;
+		free(bare);
+		if (s)
+			c2s_set_data(s, C2S_SLOT_BLOCKING, (void *)1);
+		const char *params[] = { req->to.domain, req->to.local };
+		modstore_exec("SELECT jid FROM blocklist WHERE host = ?1 AND username = ?2"
+			      " ORDER BY jid", params, 2, 1, blk_got_list, req);
+		return;
+	}
+	bool block = strcmp(name, "block") == 0;
+	if (!block && strcmp(name, "unblock") != 0) {
+		iq_error(req, "modify", "bad-request");
+		return;
+	}
+	struct blk_change *c = pl_calloc(1, sizeof(*c));
+	const char *cond;
+	c->req = req;
+	c->bare = jid_bare(&req->to);
+	c->jids = blk_items(req->query, &c->n, &cond);
+	if (cond || (block && c->n == 0)) {
+		blk_change_free(c);
+		iq_error(req, cond && strcmp(cond, "resource-constraint") == 0 ? "wait" : "modify",
+			 cond ? cond : "bad-request");
+		return;
+	}
+	c->op = block ? BLK_BLOCK : c->n ? BLK_UNBLOCK : BLK_UNBLOCK_ALL;
+	if (c->op == BLK_UNBLOCK_ALL) {
+		const char *params[] = { req->to.domain, req->to.local };
+		modstore_exec("DELETE FROM blocklist WHERE host = ?1 AND username = ?2",
+			      params, 2, 1, blk_changed, c);
+		return;
+	}
+	const char **params = pl_calloc(c->n * 3, sizeof(char *));
+	for (size_t i = 0; i < c->n; i++) {
+		params[i * 3] = req->to.domain;
+		params[i * 3 + 1] = req->to.local;
+		params[i * 3 + 2] = c->jids[i];
+	}
+	if (block)
+		modstore_exec("INSERT OR IGNORE INTO blocklist (host, username, jid)"
+			      " VALUES (?1, ?2, ?3)", params, 3, c->n, blk_changed, c);
+	else
+		modstore_exec("DELETE FROM blocklist WHERE host = ?1 AND username = ?2"
+			      " AND jid = ?3", params, 3, c->n, blk_changed, c);
+	free(params);
+}
+
+static int blk_start(const char *host, const struct cfg_node *opts)
+{
+	PL_UNUSED(opts);
+	blk_hosts++;
+	iq_handler_add(host, NS_BLOCKING, IQ_ACCOUNT, blk_iq);
+	hook_add(xmpp_hooks.local_deliver, host, blk_local_deliver, NULL, BLK_PRIO);
+	hook_add(xmpp_hooks.user_send, host, blk_user_send, NULL, BLK_PRIO);
+	hook_add(xmpp_hooks.session_bound, host, blk_session_bound, NULL, BLK_PRIO);
+	hook_add(xmpp_hooks.session_closed, host, blk_session_closed, NULL, BLK_PRIO);
+	disco_add_feature(host, NS_BLOCKING);
+	return PL_OK;
+}
+
+static void blk_stop(const char *host)
+{
+	iq_handler_remove(host, NS_BLOCKING, IQ_ACCOUNT);
+	hook_remove(xmpp_hooks.local_deliver, host, blk_local_deliver);
+	hook_remove(xmpp_hooks.user_send, host, blk_user_send);
+	hook_remove(xmpp_hooks.session_bound, host, blk_session_bound);
+	hook_remove(xmpp_hooks.session_closed, host, blk_session_closed);
+	disco_remove_feature(host, NS_BLOCKING);
+	if (--blk_hosts > 0)
+		return;
+	/* The shards have stopped: their tables have no owner any more. A
+	 * list still loading is left to its storage callback. */
+	pthread_mutex_lock(&blk_all_mu);
+	while (blk_all) {
+		struct blk_table *t = blk_all;
+		blk_all = t->all_next;
+		for (size_t i = 0; i < t->nslots; i++) {
+			for (struct blk_user *u = t->slots[i], *next; u; u = next) {
+				next = u->next;
+				if (u->loaded)
+					blk_user_free(u);
+			}
+		}
+		free(t->slots);
+		free(t);
+	}
+	pthread_mutex_unlock(&blk_all_mu);
+}
+
+const struct pm_module mod_blocking = {
+	.name = "mod_blocking",
+	.api_version = PARLEY_MODULE_API_VERSION,
+	.default_enabled = true,
+	.start = blk_start,
+	.stop = blk_stop,
+};
