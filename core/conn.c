@@ -146,12 +146,12 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx)
 {
 	if (c->ssl || c->state != CONN_OPEN)
 		return PL_ERR;
-	if (buf_used(&c->out) > 0) {
-		c->tls_pending = ctx;
-		conn_update_mask(c);
-		return PL_OK;
-	}
-	conn_start_tls_now(c, ctx);
+	/* Begun by conn_flush() once queued output is out and the current
+	 * read is over: a fast peer can complete the whole handshake inside
+	 * one SSL_do_handshake() call, and on_tls() must never run inside the
+	 * protocol's on_data(). */
+	c->tls_pending = ctx;
+	conn_update_mask(c);
 	return PL_OK;
 }
 

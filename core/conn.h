@@ -61,8 +61,10 @@ struct conn {
 /* Take ownership of an accepted, non-blocking fd on the calling shard. */
 struct conn *conn_new(int fd, const struct sockaddr *peer, socklen_t plen,
 		      const struct conn_handler *h, void *proto);
-/* Start a server-side TLS handshake now (direct TLS) or after the output
- * queued so far is flushed (STARTTLS: queue <proceed/> first). */
+/* Start a server-side TLS handshake once the output queued so far is
+ * flushed (STARTTLS: queue <proceed/> first) and the current read is over;
+ * bytes after the current chunk are read through TLS. on_tls() runs when
+ * it completes, never from inside on_data(). */
 int conn_starttls(struct conn *c, SSL_CTX *ctx);
 static inline int conn_is_tls(const struct conn *c) { return c->ssl != NULL; }
 /* Queue bytes; sent as soon as the socket takes them. */

@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "core/conn.h"
 #include "core/pl.h"
@@ -206,11 +209,132 @@ static void conn_move_hands_a_live_connection_to_another_shard(void **state)
 	shards_destroy();
 }
 
+/* ---- STARTTLS from inside on_data ---- */
+
+struct tlsproto {
+	int in_data;
+	int tls_inside_data;     /* on_tls ran while on_data was running: the bug */
+	int tls_done;
+	char after[64];          /* plaintext received after the handshake */
+	size_t nafter;
+	SSL_CTX *ctx;
+};
+
+static struct tlsproto T;
+
+static void tls_data(struct conn *c, const uint8_t *data, size_t len)
+{
+	T.in_data = 1;
+	if (!T.tls_done && !c->ssl && !c->tls_pending) {
+		/* "STARTTLS\n" and maybe more bytes the client pipelined. */
+		conn_write_str(c, "GO\n");
+		conn_starttls(c, T.ctx);
+		assert_null(c->ssl);            /* deferred until this read is over */
+	} else if (T.tls_done) {
+		memcpy(T.after + T.nafter, data, len < sizeof(T.after) - T.nafter ? len : 0);
+		T.nafter += len;
+		if (T.nafter >= 5)
+			conn_close(c);
+	}
+	T.in_data = 0;
+}
+
+static void tls_on_tls(struct conn *c)
+{
+	(void)c;
+	if (T.in_data)
+		T.tls_inside_data = 1;
+	T.tls_done = 1;
+}
+
+static void tls_close(struct conn *c, int err)
+{
+	(void)c;
+	(void)err;
+	shards_stop();
+}
+
+static const struct conn_handler tls_handler = {
+	.on_data = tls_data,
+	.on_close = tls_close,
+	.on_tls = tls_on_tls,
+};
+
+static SSL_CTX *make_server_ctx(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_sign(x, key, EVP_sha256());
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_use_certificate(ctx, x);
+	SSL_CTX_use_PrivateKey(ctx, key);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
+static void *tls_client(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	set_blocking(fd);
+	/* STARTTLS, then the ClientHello at once and data right after the
+	 * handshake: as eager a client as there can be. */
+	assert_int_equal(write(fd, "STARTTLS\n", 9), 9);
+	uint8_t go[3];
+	read_exact(fd, go, 3);
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = SSL_new(cctx);
+	SSL_set_fd(ssl, fd);
+	int ok = SSL_connect(ssl) == 1 && SSL_write(ssl, "hello", 5) == 5;
+	char b[8];
+	while (SSL_read(ssl, b, sizeof(b)) > 0)
+		;
+	SSL_free(ssl);
+	SSL_CTX_free(cctx);
+	close(fd);
+	return (void *)(intptr_t)ok;
+}
+
+static void starttls_from_on_data_never_reenters_and_keeps_the_stream(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		memset(&T, 0, sizeof(T));
+		T.ctx = make_server_ctx();
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+		srv_fd = sv[0];
+		assert_int_equal(shards_create(1), PL_OK);
+		assert_non_null(conn_new(srv_fd, NULL, 0, &tls_handler, NULL));
+		pthread_t th;
+		pthread_create(&th, NULL, tls_client, (void *)(intptr_t)sv[1]);
+		shards_run();
+		void *ok;
+		pthread_join(th, &ok);
+		assert_true((intptr_t)ok);
+		assert_int_equal(T.tls_done, 1);
+		assert_int_equal(T.tls_inside_data, 0);
+		assert_int_equal(T.nafter, 5);
+		assert_memory_equal(T.after, "hello", 5);
+		shards_destroy();
+		SSL_CTX_free(T.ctx);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(echo_survives_back_pressure_and_close_is_reported_once),
 		cmocka_unit_test(conn_move_hands_a_live_connection_to_another_shard),
+		cmocka_unit_test(starttls_from_on_data_never_reenters_and_keeps_the_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
