@@ -93,6 +93,7 @@ void xmpp_register_commands(void)
 	xmpp_hooks.user_receive = hook_get("user_receive_packet");
 	xmpp_hooks.local_deliver = hook_get("sm_local_deliver");
 	xmpp_hooks.offline_message = hook_get("offline_message");
+	xmpp_hooks.presence_out = hook_get("presence_out");
 	xmpp_hooks.stream_features = hook_get("c2s_stream_features");
 	xmpp_hooks.unauth_iq = hook_get("c2s_unauthenticated_iq");
 	cmd_register(&connected_users_cmd);

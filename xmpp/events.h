@@ -19,6 +19,11 @@
  *   offline_message     stanza_event      a message found no available
  *                                         resource; PL_DONE: stored (took
  *                                         el); otherwise it bounces
+ *   presence_out        stanza_event      presence the server sends to a
+ *                                         contact on a user's behalf
+ *                                         (broadcast, probe answers); the
+ *                                         user's home shard, s NULL;
+ *                                         PL_DONE: not sent (took el)
  *   c2s_stream_features features_event    <stream:features/> about to be
  *                                         sent (before authentication only
  *                                         once SASL is offered); handlers
@@ -55,6 +60,7 @@ struct xmpp_hooks {
 	struct hook *user_receive;
 	struct hook *local_deliver;
 	struct hook *offline_message;
+	struct hook *presence_out;
 	struct hook *stream_features;
 	struct hook *unauth_iq;
 };

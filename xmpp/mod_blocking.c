@@ -24,6 +24,7 @@
 #include "xmpp/iq.h"
 #include "xmpp/jid.h"
 #include "xmpp/modules.h"
+#include "xmpp/roster.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
 #include "xmpp/xmpp.h"
@@ -543,6 +544,41 @@ static void blk_push(const char *bare, const struct xml_node *payload)
 	}
 }
 
+/* Does this blocklist item name a contact the user's presence goes to? */
+static bool blk_had_presence(struct roster_user *ru, const char *item)
+{
+	const struct roster_item *it = roster_find(ru, item);
+	return it && it->in_roster && roster_item_from(it);
+}
+
+/* §3.3: presence the server sends on the user's behalf (broadcast, probe
+ * answers) does not go to a blocked contact. */
+static int blk_presence_out(const char *host, void *event, void *arg)
+{
+	struct stanza_event *ev = event;
+	PL_UNUSED(arg);
+	const char *from = xml_attr(ev->el, "from");
+	const char *to = xml_attr(ev->el, "to");
+	struct jid f, t;
+	if (!from || !to || jid_parse(from, strlen(from), &f) != PL_OK)
+		return PL_OK;
+	char *bare = jid_bare(&f);
+	jid_free(&f);
+	struct blk_user *u = blk_get(host, bare, false);
+	bool blocked = false;
+	if (u && u->n > 0 && jid_parse(to, strlen(to), &t) == PL_OK) {
+		char *who = jid_full(&t);
+		jid_free(&t);
+		blocked = !blk_exempt(who, bare, host) && blk_blocks(u, who);
+		free(who);
+	}
+	free(bare);
+	if (!blocked)
+		return PL_OK;
+	xml_free(ev->el);
+	return PL_DONE;
+}
+
 static void blk_changed(void *arg, int status, char **rows, size_t nrows, long changes)
 {
 	struct blk_change *c = arg;
@@ -557,14 +593,36 @@ static void blk_changed(void *arg, int status, char **rows, size_t nrows, long c
 	struct blk_user *u = blk_get(c->req->to.domain, c->bare, false);
 	if (u && !u->loaded)
 		u->reload = true;
+	/* §3.3: a contact that had the user's presence sees the user go
+	 * unavailable when blocked (sent before the block takes effect), and
+	 * gets it back when unblocked (after). */
+	struct roster_user *ru = roster_cached(c->bare);
+	for (size_t i = 0; ru && c->op == BLK_BLOCK && i < c->n; i++)
+		if (blk_had_presence(ru, c->jids[i]))
+			presence_send_unavailable(ru, c->jids[i]);
 	for (size_t i = 0; u && i < c->n; i++) {
 		if (c->op == BLK_BLOCK)
 			blk_add(u, c->jids[i]);
 		else
 			blk_del(u, c->jids[i]);
 	}
-	if (u && c->op == BLK_UNBLOCK_ALL)
-		blk_clear(u);
+	char **was = NULL;
+	size_t nwas = 0;
+	if (u && c->op == BLK_UNBLOCK_ALL) {
+		was = u->jids;
+		nwas = u->n;
+		u->jids = NULL;
+		u->n = u->cap = 0;
+	}
+	for (size_t i = 0; ru && c->op == BLK_UNBLOCK && i < c->n; i++)
+		if (blk_had_presence(ru, c->jids[i]))
+			presence_send_current(ru, c->jids[i]);
+	for (size_t i = 0; i < nwas; i++) {
+		if (ru && blk_had_presence(ru, was[i]))
+			presence_send_current(ru, was[i]);
+		free(was[i]);
+	}
+	free(was);
 	iq_result(c->req, NULL);
 	struct xml_node *push = blk_list_el(c->op == BLK_BLOCK ? "block" : "unblock",
 					    c->jids, c->n);
@@ -688,6 +746,7 @@ static int blk_start(const char *host, const struct cfg_node *opts)
 	hook_add(xmpp_hooks.user_send, host, blk_user_send, NULL, BLK_PRIO);
 	hook_add(xmpp_hooks.session_bound, host, blk_session_bound, NULL, BLK_PRIO);
 	hook_add(xmpp_hooks.session_closed, host, blk_session_closed, NULL, BLK_PRIO);
+	hook_add(xmpp_hooks.presence_out, host, blk_presence_out, NULL, BLK_PRIO);
 	disco_add_feature(host, NS_BLOCKING);
 	return PL_OK;
 }
@@ -699,6 +758,7 @@ static void blk_stop(const char *host)
 	hook_remove(xmpp_hooks.user_send, host, blk_user_send);
 	hook_remove(xmpp_hooks.session_bound, host, blk_session_bound);
 	hook_remove(xmpp_hooks.session_closed, host, blk_session_closed);
+	hook_remove(xmpp_hooks.presence_out, host, blk_presence_out);
 	disco_remove_feature(host, NS_BLOCKING);
 	if (--blk_hosts > 0)
 		return;

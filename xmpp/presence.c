@@ -16,6 +16,7 @@
 
 #include "core/hook.h"
 #include "core/pl.h"
+#include "xmpp/events.h"
 #include "xmpp/jid.h"
 #include "xmpp/modules.h"
 #include "xmpp/roster.h"
@@ -156,11 +157,21 @@ static size_t presence_sessions(const struct roster_user *u, struct presence_ses
 
 /* ---- broadcast ---- */
 
-static void presence_route_copy(const struct xml_node *el, const char *to)
+/* Every presence sent to a contact on the user's behalf leaves here, so a
+ * module can hold some back (XEP-0191: not to blocked contacts). */
+static void presence_out(const char *host, struct xml_node *el)
+{
+	struct stanza_event ev = { NULL, el, host };
+	if (hook_run(xmpp_hooks.presence_out, host, &ev) == PL_DONE)
+		return;
+	router_route(el);
+}
+
+static void presence_route_copy(const char *host, const struct xml_node *el, const char *to)
 {
 	struct xml_node *c = xml_copy(el);
 	xml_set_attr(c, "to", to);
-	router_route(c);
+	presence_out(host, c);
 }
 
 /* el to the user's own available resources (except skip), each addressed
@@ -253,7 +264,7 @@ static void presence_available(struct roster_user *u, struct presence_sess *ps,
 	for (size_t i = 0; i < u->n; i++) {
 		const struct roster_item *it = u->items[i];
 		if (it->in_roster && roster_item_from(it))
-			presence_route_copy(el, it->jid);
+			presence_route_copy(u->host, el, it->jid);
 	}
 	/* and to all the user's available resources, this one included */
 	presence_to_own(u, el, NULL);
@@ -275,7 +286,7 @@ static void presence_unavailable(struct roster_user *u, struct presence_sess *ps
 	for (size_t i = 0; i < u->n; i++) {
 		const struct roster_item *it = u->items[i];
 		if (it->in_roster && roster_item_from(it))
-			presence_route_copy(el, it->jid);
+			presence_route_copy(u->host, el, it->jid);
 	}
 	/* §4.6.3: whoever got directed presence hears of the end too */
 	for (size_t i = 0; i < ps->ndirected; i++) {
@@ -289,7 +300,7 @@ static void presence_unavailable(struct roster_user *u, struct presence_sess *ps
 			(it && it->in_roster && roster_item_from(it));
 		free(bare);
 		if (!covered)
-			presence_route_copy(el, ps->directed[i]);
+			presence_route_copy(u->host, el, ps->directed[i]);
 	}
 	presence_clear_directed(ps);
 	presence_to_own(u, el, NULL);
@@ -391,7 +402,7 @@ void presence_probe(struct roster_user *u, struct xml_node *el)
 			continue;
 		if (!allowed && !presence_directed_has(all[i], full))
 			continue;
-		router_route(presence_replay(all[i], u->host, from));
+		presence_out(u->host, presence_replay(all[i], u->host, from));
 		sent++;
 	}
 	if (!sent) {
@@ -420,7 +431,7 @@ void presence_send_current(struct roster_user *u, const char *contact)
 	size_t n = presence_sessions(u, all);
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->available && all[i]->last && all[i]->s)
-			router_route(presence_replay(all[i], u->host, contact));
+			presence_out(u->host, presence_replay(all[i], u->host, contact));
 }
 
 void presence_send_unavailable(struct roster_user *u, const char *contact)

@@ -491,5 +491,29 @@ def rfc6121_roster_change_acknowledged_survives_kill_9(srv):
     assert items[jid(srv, b)]['name'] == 'kept' and items[jid(srv, b)]['groups'] == ['G']
 
 
+
+@test
+def xep0191_3_3_blocking_a_contact_withholds_presence_until_unblocked(srv):
+    a, b = users_on_two_shards(srv, 'blkp')
+    ja, jb = jid(srv, a), jid(srv, b)
+    ca = im_session(srv, a, roster=True, presence=True)
+    cb = im_session(srv, b, roster=True, presence=True)
+    befriend(srv, ca, cb)
+    wait_presence(cb, ja, 'available')
+    # Blocking b: b sees a go unavailable at once...
+    send_raw_iq(ca, 'set', "<block xmlns='urn:xmpp:blocking'><item jid='%s'/></block>" % jb)
+    wait_presence(cb, ja, 'unavailable')
+    # ...and no presence of a's reaches b while blocked.
+    del cb.got_presence[:]
+    ca.send_presence(pshow='away', pstatus='not for b')
+    quiet(cb, cb.got_presence)
+    assert not presences(cb, ja), [str(p) for p in cb.got_presence]
+    # Unblocking: b gets a's current presence back.
+    send_raw_iq(ca, 'set', "<unblock xmlns='urn:xmpp:blocking'><item jid='%s'/></unblock>" % jb)
+    p = wait_presence(cb, ja, 'available')
+    assert p.xml.findtext('{jabber:client}status') == 'not for b', str(p)
+    xmpp_disconnect(ca)
+    xmpp_disconnect(cb)
+
 if __name__ == '__main__':
     main(threads=THREADS)
