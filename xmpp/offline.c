@@ -182,30 +182,6 @@ static void offline_store_run(struct store_job *j, struct sqlite3 *db)
 }
 
 /* router_bounce() with a human-readable reason (RFC 6120 §8.3.2). */
-static void offline_bounce(struct xml_node *el, const char *text)
-{
-	const char *type = xml_attr(el, "type");
-	const char *from = xml_attr(el, "from");
-	if ((type && strcmp(type, "error") == 0) || !from) {
-		xml_free(el);
-		return;
-	}
-	char *to = pl_strdup(xml_attr(el, "to") ? xml_attr(el, "to") : "");
-	char *sender = pl_strdup(from);
-	xml_set_attr(el, "to", sender);
-	xml_set_attr(el, "from", to[0] ? to : NULL);
-	xml_set_attr(el, "type", "error");
-	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
-	xml_set_attr(e, "type", "cancel");
-	xml_add_child(e, "service-unavailable", NS_STANZA_ERRORS);
-	struct xml_node *t = xml_add_child(e, "text", NS_STANZA_ERRORS);
-	xml_set_attr(t, "xml:lang", "en");
-	xml_add_text(t, text, strlen(text));
-	free(to);
-	free(sender);
-	router_route(el);
-}
-
 static void offline_enqueue(struct offline_store_job *oj, const char *bare)
 {
 	struct offline_queue *q = store_queues;
@@ -257,7 +233,7 @@ static void offline_store_done(struct store_job *j)
 	case OFFLINE_FULL:
 		log_info("offline: %s@%s: storage full (%ld messages), message bounced",
 			 oj->user, oj->host, oj->max);
-		offline_bounce(oj->el, "The recipient is offline and their offline message"
+		router_bounce_text(oj->el, "cancel", "service-unavailable", "The recipient is offline and their offline message"
 			       " storage is full");
 		break;
 	default:

@@ -63,6 +63,12 @@ void router_route(struct xml_node *el)
 
 void router_bounce(struct xml_node *el, const char *type, const char *condition)
 {
+	router_bounce_text(el, type, condition, NULL);
+}
+
+void router_bounce_text(struct xml_node *el, const char *type, const char *condition,
+			const char *text)
+{
 	const char *st = xml_attr(el, "type");
 	const char *from = xml_attr(el, "from");
 	if ((st && strcmp(st, "error") == 0) || !from) {
@@ -78,6 +84,11 @@ void router_bounce(struct xml_node *el, const char *type, const char *condition)
 	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
 	xml_set_attr(e, "type", type);
 	xml_add_child(e, condition, NS_STANZA_ERRORS);
+	if (text) {
+		struct xml_node *t = xml_add_child(e, "text", NS_STANZA_ERRORS);
+		xml_set_attr(t, "xml:lang", "en");
+		xml_add_text(t, text, strlen(text));
+	}
 	free(orig_to);
 	free(orig_from);
 	router_route(el);

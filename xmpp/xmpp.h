@@ -107,6 +107,9 @@ void router_route(struct xml_node *el);
 /* Answer a stanza with a stanza error (type 'cancel' etc.) unless it is an
  * error itself. Takes ownership of el. */
 void router_bounce(struct xml_node *el, const char *type, const char *condition);
+/* The same with a human-readable <text xml:lang='en'/>. */
+void router_bounce_text(struct xml_node *el, const char *type, const char *condition,
+			const char *text);
 
 
 #endif
