@@ -1,9 +1,9 @@
 # unit tests of the reactor, shards, connections and config
 if HAVE_CMOCKA
 check_PROGRAMS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook test/unit/test_tls
+	test/unit/test_hook test/unit/test_tls test/unit/test_strtab
 TESTS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook test/unit/test_tls
+	test/unit/test_hook test/unit/test_tls test/unit/test_strtab
 test_unit_test_ev_SOURCES = test/unit/test_ev.c
 test_unit_test_ev_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_ev_LDADD = $(UNIT_LIBS)
@@ -22,4 +22,7 @@ test_unit_test_hook_LDADD = $(UNIT_LIBS)
 test_unit_test_tls_SOURCES = test/unit/test_tls.c
 test_unit_test_tls_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_tls_LDADD = $(UNIT_LIBS)
+test_unit_test_strtab_SOURCES = test/unit/test_strtab.c
+test_unit_test_strtab_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_strtab_LDADD = $(UNIT_LIBS)
 endif

@@ -19,6 +19,7 @@
 #include "core/hook.h"
 #include "core/module.h"
 #include "core/pl.h"
+#include "core/strtab.h"
 #include "xmpp/disco.h"
 #include "xmpp/events.h"
 #include "xmpp/iq.h"
@@ -40,7 +41,7 @@ struct blk_wait {
 };
 
 struct blk_user {
-	struct blk_user *next;                  /* hash chain */
+	struct strtab_node node;
 	struct blk_user *idle_prev, *idle_next;
 	char **jids;
 	size_t n, cap;
@@ -54,8 +55,7 @@ struct blk_user {
 
 struct blk_table {
 	struct blk_table *all_next;
-	struct blk_user **slots;
-	size_t nslots, n;
+	struct strtab users;
 	struct blk_user *idle_head, *idle_tail;
 	size_t nidle;
 };
@@ -112,54 +112,18 @@ bool blocking_item_matches(const char *item, const char *who)
 
 /* ---- the per-shard cache ---- */
 
-static size_t blk_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
 static struct blk_table *blk_table(void)
 {
 	if (blk_here)
 		return blk_here;
 	struct blk_table *t = pl_calloc(1, sizeof(*t));
-	t->nslots = 256;
-	t->slots = pl_calloc(t->nslots, sizeof(*t->slots));
+	t->users = (struct strtab)STRTAB_INIT(struct blk_user, node, bare);
 	pthread_mutex_lock(&blk_all_mu);
 	t->all_next = blk_all;
 	blk_all = t;
 	pthread_mutex_unlock(&blk_all_mu);
 	blk_here = t;
 	return t;
-}
-
-static void blk_grow(struct blk_table *t)
-{
-	size_t n = t->nslots * 2;
-	struct blk_user **slots = pl_calloc(n, sizeof(*slots));
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct blk_user *u = t->slots[i];
-		while (u) {
-			struct blk_user *next = u->next;
-			size_t j = blk_hash(u->bare) & (n - 1);
-			u->next = slots[j];
-			slots[j] = u;
-			u = next;
-		}
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->nslots = n;
-}
-
-static struct blk_user **blk_slot(struct blk_table *t, const char *bare)
-{
-	struct blk_user **p = &t->slots[blk_hash(bare) & (t->nslots - 1)];
-	while (*p && strcmp((*p)->bare, bare) != 0)
-		p = &(*p)->next;
-	return p;
 }
 
 static void blk_user_free(struct blk_user *u)
@@ -213,8 +177,7 @@ static void blk_idle_push(struct blk_table *t, struct blk_user *u)
 		struct blk_user *prev = old->idle_prev;
 		if (old->loaded && !old->wait && old != u) {
 			blk_idle_unlink(t, old);
-			*blk_slot(t, old->bare) = old->next;
-			t->n--;
+			strtab_del(&t->users, old->bare);
 			blk_user_free(old);
 		}
 		old = prev;
@@ -227,18 +190,16 @@ static void blk_load(struct blk_user *u);
 static struct blk_user *blk_get(const char *host, const char *bare, bool create)
 {
 	struct blk_table *t = blk_table();
-	struct blk_user **p = blk_slot(t, bare);
+	struct blk_user *found = STRTAB_GET(&t->users, bare, struct blk_user, node);
 	const char *at = strchr(bare, '@');
-	if (*p || !create || !at)
-		return *p;
+	if (found || !create || !at)
+		return found;
 	size_t len = strlen(bare) + 1;
 	struct blk_user *u = pl_calloc(1, sizeof(*u) + len);
 	memcpy(u->bare, bare, len);
 	u->host = pl_strdup(host);
 	u->user = pl_strndup(bare, (size_t)(at - bare));
-	*p = u;
-	if (++t->n > t->nslots)
-		blk_grow(t);
+	strtab_put(&t->users, &u->node);
 	blk_load(u);
 	return u;
 }
@@ -737,6 +698,14 @@ static void blk_iq(struct iq_req *req)
 	free(params);
 }
 
+static void blk_free_loaded(struct strtab_node *n, void *arg)
+{
+	PL_UNUSED(arg);
+	struct blk_user *u = PL_CONTAINER_OF(n, struct blk_user, node);
+	if (u->loaded)
+		blk_user_free(u);
+}
+
 static int blk_start(const char *host, const struct cfg_node *opts)
 {
 	PL_UNUSED(opts);
@@ -768,14 +737,8 @@ static void blk_stop(const char *host)
 	while (blk_all) {
 		struct blk_table *t = blk_all;
 		blk_all = t->all_next;
-		for (size_t i = 0; i < t->nslots; i++) {
-			for (struct blk_user *u = t->slots[i], *next; u; u = next) {
-				next = u->next;
-				if (u->loaded)
-					blk_user_free(u);
-			}
-		}
-		free(t->slots);
+		strtab_each(&t->users, blk_free_loaded, NULL);
+		strtab_clear(&t->users);
 		free(t);
 	}
 	pthread_mutex_unlock(&blk_all_mu);

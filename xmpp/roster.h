@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/strtab.h"
+
 struct c2s;
 struct xml_node;
 
@@ -97,7 +99,7 @@ struct roster_item {
 };
 
 struct roster_user {
-	struct roster_user *next;     /* hash chain */
+	struct strtab_node node;      /* in the shard's cache, keyed by bare */
 	char *host, *user, *bare;
 	struct roster_item **items;
 	size_t n, cap;

@@ -77,12 +77,13 @@ struct roster_load {
 };
 
 struct roster_cache {
-	struct roster_user **slots;
-	size_t nslots, n;
+	struct strtab users;
 	unsigned push_seq;
 };
 
-static __thread struct roster_cache cache;
+static __thread struct roster_cache cache = {
+	.users = STRTAB_INIT_PTR(struct roster_user, node, bare),
+};
 /* The mark a session carries once it asked for the roster (§2.1.6). */
 static const char roster_interested = 1;
 
@@ -218,41 +219,6 @@ struct xml_node *roster_item_xml(struct xml_node *parent, const struct roster_it
 
 /* ---- the per-shard table of cached users ---- */
 
-static size_t roster_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
-static struct roster_user **roster_slot(const char *bare)
-{
-	struct roster_user **p = &cache.slots[roster_hash(bare) & (cache.nslots - 1)];
-	while (*p && strcmp((*p)->bare, bare) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
-static void roster_grow(void)
-{
-	size_t n = cache.nslots ? cache.nslots * 2 : 256;
-	struct roster_user **slots = pl_calloc(n, sizeof(*slots));
-	for (size_t i = 0; i < cache.nslots; i++) {
-		struct roster_user *u = cache.slots[i];
-		while (u) {
-			struct roster_user *next = u->next;
-			size_t j = roster_hash(u->bare) & (n - 1);
-			u->next = slots[j];
-			slots[j] = u;
-			u = next;
-		}
-	}
-	free(cache.slots);
-	cache.slots = slots;
-	cache.nslots = n;
-}
-
 static void roster_user_free(struct roster_user *u)
 {
 	for (size_t i = 0; i < u->n; i++)
@@ -268,19 +234,13 @@ static void roster_maybe_drop(struct roster_user *u)
 {
 	if (u->sessions > 0 || u->busy > 0 || u->kicking || u->waiting || u->txq || !u->loaded)
 		return;
-	struct roster_user **p = roster_slot(u->bare);
-	if (*p == u) {
-		*p = u->next;
-		cache.n--;
-	}
+	if (strtab_get(&cache.users, u->bare) == &u->node)
+		strtab_del(&cache.users, u->bare);
 	roster_user_free(u);
-	if (cache.n == 0) {
+	if (cache.users.n == 0)
 		/* a shard with nobody online holds nothing (and one that
 		 * stops leaves nothing behind) */
-		free(cache.slots);
-		cache.slots = NULL;
-		cache.nslots = 0;
-	}
+		strtab_clear(&cache.users);
 }
 
 /* ---- loading ---- */
@@ -392,19 +352,16 @@ struct roster_user *roster_get(const char *host, const char *user)
 	size_t blen = strlen(user) + strlen(host) + 2;
 	char *bare = pl_malloc(blen);
 	snprintf(bare, blen, "%s@%s", user, host);
-	if (cache.n >= cache.nslots)
-		roster_grow();
-	struct roster_user **p = roster_slot(bare);
-	if (*p) {
+	struct roster_user *found = STRTAB_GET(&cache.users, bare, struct roster_user, node);
+	if (found) {
 		free(bare);
-		return *p;
+		return found;
 	}
 	struct roster_user *u = pl_calloc(1, sizeof(*u));
 	u->host = pl_strdup(host);
 	u->user = pl_strdup(user);
 	u->bare = bare;
-	*p = u;
-	cache.n++;
+	strtab_put(&cache.users, &u->node);
 
 	struct roster_load *l = pl_calloc(1, sizeof(*l));
 	l->job.run = roster_load_run;
@@ -732,7 +689,7 @@ void roster_tx_commit(struct roster_tx *tx)
 
 struct roster_user *roster_cached(const char *bare)
 {
-	return cache.nslots ? *roster_slot(bare) : NULL;
+	return STRTAB_GET(&cache.users, bare, struct roster_user, node);
 }
 
 void roster_session_open(const char *host, const char *user)

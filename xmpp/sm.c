@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/pl.h"
 #include "core/shard.h"
+#include "core/strtab.h"
 #include "xmpp/events.h"
 #include "xmpp/iq.h"
 #include "xmpp/jid.h"
@@ -26,70 +27,45 @@ struct sm_res {
 };
 
 struct sm_user {
-	struct sm_user *next;   /* hash chain */
+	struct strtab_node node;
 	struct sm_res *res;
 	char bare[];
 };
 
 struct sm_table {
-	struct sm_user **slots;
-	size_t nslots;
-	size_t nusers;
+	struct strtab users;
 	size_t nsessions;
 };
 
+/* NULL once the shard has stopped (a message delivered late finds nobody). */
 static struct sm_table *sm_here(void)
 {
 	return shard_self()->subsys[SHARD_SLOT_ROUTER];
 }
 
-static size_t sm_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-static void sm_grow(struct sm_table *t)
-{
-	size_t n = t->nslots ? t->nslots * 2 : 1024;
-	struct sm_user **slots = pl_calloc(n, sizeof(*slots));
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct sm_user *u = t->slots[i];
-		while (u) {
-			struct sm_user *next = u->next;
-			size_t j = sm_hash(u->bare) & (n - 1);
-			u->next = slots[j];
-			slots[j] = u;
-			u = next;
-		}
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->nslots = n;
-}
-
-static struct sm_user **sm_find_slot(struct sm_table *t, const char *bare)
-{
-	struct sm_user **p = &t->slots[sm_hash(bare) & (t->nslots - 1)];
-	while (*p && strcmp((*p)->bare, bare) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
 static struct sm_user *sm_find(const char *bare)
 {
-	return *sm_find_slot(sm_here(), bare);
+	return STRTAB_GET(&sm_here()->users, bare, struct sm_user, node);
 }
 
 void sm_shard_start(struct shard *sh)
 {
 	struct sm_table *t = pl_calloc(1, sizeof(*t));
+	t->users = (struct strtab)STRTAB_INIT(struct sm_user, node, bare);
 	sh->subsys[SHARD_SLOT_ROUTER] = t;
-	sm_grow(t);
+}
+
+static void sm_user_free(struct strtab_node *n, void *arg)
+{
+	PL_UNUSED(arg);
+	struct sm_user *u = PL_CONTAINER_OF(n, struct sm_user, node);
+	struct sm_res *r = u->res;
+	while (r) {
+		struct sm_res *rn = r->next;
+		free(r);
+		r = rn;
+	}
+	free(u);
 }
 
 void sm_shard_stop(struct shard *sh)
@@ -97,21 +73,8 @@ void sm_shard_stop(struct shard *sh)
 	struct sm_table *t = sh->subsys[SHARD_SLOT_ROUTER];
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct sm_user *u = t->slots[i];
-		while (u) {
-			struct sm_user *next = u->next;
-			struct sm_res *r = u->res;
-			while (r) {
-				struct sm_res *rn = r->next;
-				free(r);
-				r = rn;
-			}
-			free(u);
-			u = next;
-		}
-	}
-	free(t->slots);
+	strtab_each(&t->users, sm_user_free, NULL);
+	strtab_clear(&t->users);
 	free(t);
 	sh->subsys[SHARD_SLOT_ROUTER] = NULL;
 }
@@ -119,18 +82,13 @@ void sm_shard_stop(struct shard *sh)
 void sm_session_add(struct c2s *s, const char *bare, const char *resource)
 {
 	struct sm_table *t = sm_here();
-	if (t->nusers >= t->nslots)
-		sm_grow(t);
-	struct sm_user **slot = sm_find_slot(t, bare);
-	struct sm_user *u = *slot;
+	struct sm_user *u = sm_find(bare);
 	if (!u) {
 		size_t n = strlen(bare) + 1;
 		u = pl_malloc(sizeof(*u) + n);
 		memcpy(u->bare, bare, n);
 		u->res = NULL;
-		u->next = NULL;
-		*slot = u;
-		t->nusers++;
+		strtab_put(&t->users, &u->node);
 	}
 	for (struct sm_res **rp = &u->res; *rp; rp = &(*rp)->next) {
 		if (strcmp((*rp)->resource, resource) == 0) {
@@ -157,8 +115,7 @@ void sm_session_add(struct c2s *s, const char *bare, const char *resource)
 void sm_session_remove(struct c2s *s, const char *bare, const char *resource)
 {
 	struct sm_table *t = sm_here();
-	struct sm_user **slot = sm_find_slot(t, bare);
-	struct sm_user *u = *slot;
+	struct sm_user *u = sm_find(bare);
 	if (!u)
 		return;
 	for (struct sm_res **rp = &u->res; *rp; rp = &(*rp)->next) {
@@ -171,9 +128,8 @@ void sm_session_remove(struct c2s *s, const char *bare, const char *resource)
 		}
 	}
 	if (!u->res) {
-		*slot = u->next;
+		strtab_del(&t->users, bare);
 		free(u);
-		t->nusers--;
 	}
 }
 
@@ -200,17 +156,26 @@ struct c2s *sm_find_session(const char *bare, const char *resource)
 	return NULL;
 }
 
+struct sm_collect {
+	char **v;
+	size_t n, max;
+};
+
+static void sm_collect_one(struct strtab_node *node, void *arg)
+{
+	struct sm_collect *c = arg;
+	struct sm_user *u = PL_CONTAINER_OF(node, struct sm_user, node);
+	for (struct sm_res *r = u->res; r && c->n < c->max; r = r->next)
+		c->v[c->n++] = pl_strdup(c2s_full_jid(r->s));
+}
+
 size_t sm_list_jids(char ***out)
 {
 	struct sm_table *t = sm_here();
-	char **v = pl_calloc(t->nsessions + 1, sizeof(char *));
-	size_t n = 0;
-	for (size_t i = 0; i < t->nslots; i++)
-		for (struct sm_user *u = t->slots[i]; u; u = u->next)
-			for (struct sm_res *r = u->res; r && n < t->nsessions; r = r->next)
-				v[n++] = pl_strdup(c2s_full_jid(r->s));
-	*out = v;
-	return n;
+	struct sm_collect c = { pl_calloc(t->nsessions + 1, sizeof(char *)), 0, t->nsessions };
+	strtab_each(&t->users, sm_collect_one, &c);
+	*out = c.v;
+	return c.n;
 }
 
 /* ---- delivery on the home shard (RFC 6121 §8.5) ---- */
