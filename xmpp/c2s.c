@@ -35,9 +35,11 @@
 #define C2S_MAX_SASL_FAILURES 5
 /* Stanzas a client may send while a module holds its unbound stream. */
 #define C2S_MAX_HELD 16
-/* A stream quiet this long gives its XML parser back (about 16 KB); parsing
- * the next stanza then costs a little more, so busy streams keep theirs. */
-#define C2S_IDLE_SHRINK_MS 2000
+/* A stream quiet this long gives its XML parser back (about 16 KB of a
+ * session's 20); re-creating it costs about 1.3 us on the next stanza, so
+ * streams busier than this keep theirs. Measured at 5,000 idle sessions:
+ * 10.1 KiB of RSS each with 2 s, 3.5 KiB with 250 ms. */
+#define C2S_IDLE_SHRINK_MS 250
 
 enum c2s_state {
 	C2S_WAIT_HEADER,    /* expecting <stream:stream> */
