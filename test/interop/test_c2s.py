@@ -17,7 +17,7 @@ of the bare JID modulo the shard count (core/shard.c). The tests pick user
 names on purpose so that the two parties of a conversation live on
 different shards, and check the server's own log says so too.
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_c2s.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_c2s.py
 """
 
 import re

@@ -9,7 +9,7 @@ allows PLAIN without TLS and has a small max_stanza_size, so the raw
 client can authenticate without TLS and a big stanza is cheap to build.
 SASL failures from channel binding (SCRAM-*-PLUS) count like any other.
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_c2s_errors.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_c2s_errors.py
 """
 
 import hashlib

@@ -6,7 +6,7 @@ last activity (XEP-0012), vcard-temp (XEP-0054), private XML storage
 the server's entity caps in the stream features (XEP-0115) and
 server-initiated pings (XEP-0199 §4.2).
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_modules.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_modules.py
 """
 
 import asyncio

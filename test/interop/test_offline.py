@@ -8,7 +8,7 @@ survives kill -9.
 Senders: go-sendxmpp (a Go client stack) and slixmpp; the recipient logs
 in with slixmpp or aioxmpp. Sender and recipient live on different shards.
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_offline.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_offline.py
 """
 
 import os

@@ -7,7 +7,7 @@ per-IP `registration_timeout`, password change for every logged-in user
 Every client here connects from 127.0.0.1, so the functional tests use a
 server with `registration_timeout: 0` and the limit has a server of its own.
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_register.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_register.py
 """
 
 import time
