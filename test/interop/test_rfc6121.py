@@ -9,7 +9,7 @@ Two independent client stacks: slixmpp (through the harness) and aioxmpp.
 Each test makes its own accounts; a conversation's two users live on
 different shards (the server runs two).
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_rfc6121.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_rfc6121.py
 """
 
 import time

@@ -14,7 +14,7 @@ wrong one is sent.
 Listeners: the default ones, plus a c2s where STARTTLS is optional, for
 SCRAM on a stream without TLS (no -PLUS offered, the 'y' flag is fine).
 
-Run: cd /work/main && PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_sasl_plus.py
+Run from the repository root: PARLEY_BUILD=BUILD_DIR /usr/bin/python3 test/interop/test_sasl_plus.py
 """
 
 import hashlib
