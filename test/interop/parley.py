@@ -732,8 +732,14 @@ def xmpp_connect(client, timeout=10):
             client.del_event_handler(ev, h)
     if kind == 'session_start':
         return client
-    client.cancel_connection_attempt()
-    client.abort()
+    # The server may have closed the stream already; asyncio's TLS
+    # transport then has nothing left to abort and says so with an
+    # AttributeError. The failure to report is the login's.
+    for cleanup in (client.cancel_connection_attempt, client.abort):
+        try:
+            cleanup()
+        except Exception:
+            pass
     if failures:
         data = 'SASL failure: %s' % ', '.join(failures)
     raise XmppConnectError(kind, '%s: %s: %s' % (client.boundjid, kind, data))
