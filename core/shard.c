@@ -60,18 +60,22 @@ static int inbox_pop(struct shard *s, struct shard_msg **out)
 	return POP_RETRY;
 }
 
+/* The next message, waiting out a poster caught between its two steps;
+ * NULL when the inbox is empty. */
+static struct shard_msg *inbox_take(struct shard *s)
+{
+	struct shard_msg *m;
+	int r;
+	while ((r = inbox_pop(s, &m)) == POP_RETRY)
+		sched_yield();
+	return r == POP_OK ? m : NULL;
+}
+
 static void inbox_drain(struct shard *s)
 {
 	atomic_store(&s->pending_wake, 0);
-	for (;;) {
-		struct shard_msg *m;
-		int r = inbox_pop(s, &m);
-		if (r == POP_EMPTY)
-			return;
-		if (r == POP_RETRY) {
-			sched_yield();
-			continue;
-		}
+	struct shard_msg *m;
+	while ((m = inbox_take(s)) != NULL) {
 		int owned = m->owned;
 		m->fn(m->arg);
 		if (owned)
@@ -180,15 +184,8 @@ void shards_stop(void)
  * (the process is exiting; durable work was committed by the store). */
 static void inbox_discard(struct shard *s)
 {
-	for (;;) {
-		struct shard_msg *m;
-		int r = inbox_pop(s, &m);
-		if (r == POP_EMPTY)
-			return;
-		if (r == POP_RETRY) {
-			sched_yield();
-			continue;
-		}
+	struct shard_msg *m;
+	while ((m = inbox_take(s)) != NULL) {
 		if (m->owned)
 			free(m);
 	}

@@ -905,9 +905,7 @@ static void c2s_iq_error(struct c2s *s, struct xml_node *el, const char *type, c
 	struct xml_node *r = xml_new("iq", NS_CLIENT);
 	xml_set_attr(r, "type", "error");
 	xml_set_attr(r, "id", xml_attr(el, "id"));
-	struct xml_node *e = xml_add_child(r, "error", NULL);
-	xml_set_attr(e, "type", type);
-	xml_add_child(e, cond, NS_STANZA_ERRORS);
+	stanza_add_error(r, type, cond, NULL);
 	c2s_send(s, r);
 	xml_free(r);
 }

@@ -389,9 +389,7 @@ static void blk_bounce_blocked(struct c2s *s, struct xml_node *el)
 	xml_set_attr(el, "to", from);
 	xml_set_attr(el, "from", to);
 	xml_set_attr(el, "type", "error");
-	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
-	xml_set_attr(e, "type", "cancel");
-	xml_add_child(e, "not-acceptable", NS_STANZA_ERRORS);
+	struct xml_node *e = stanza_add_error(el, "cancel", "not-acceptable", NULL);
 	xml_add_child(e, "blocked", NS_BLOCKING_ERRORS);
 	free(to);
 	free(from);

@@ -125,16 +125,8 @@ static void reg_reply(struct c2s *s, const char *id, const char *etype, const ch
 	xml_set_attr(r, "id", id);
 	if (payload)
 		xml_add_copy(r, payload);
-	if (cond) {
-		struct xml_node *e = xml_add_child(r, "error", NULL);
-		xml_set_attr(e, "type", etype);
-		xml_add_child(e, cond, NS_STANZA_ERRORS);
-		if (text) {
-			struct xml_node *t = xml_add_child(e, "text", NS_STANZA_ERRORS);
-			xml_set_attr(t, "xml:lang", "en");
-			xml_add_text(t, text, strlen(text));
-		}
-	}
+	if (cond)
+		stanza_add_error(r, etype, cond, text);
 	c2s_send(s, r);
 	xml_free(r);
 	xml_free(payload);

@@ -61,6 +61,20 @@ void router_route(struct xml_node *el)
 		shard_post(home, router_deliver_here, el);
 }
 
+struct xml_node *stanza_add_error(struct xml_node *el, const char *type,
+				  const char *condition, const char *text)
+{
+	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
+	xml_set_attr(e, "type", type);
+	xml_add_child(e, condition, NS_STANZA_ERRORS);
+	if (text) {
+		struct xml_node *t = xml_add_child(e, "text", NS_STANZA_ERRORS);
+		xml_set_attr(t, "xml:lang", "en");
+		xml_add_text(t, text, strlen(text));
+	}
+	return e;
+}
+
 void router_bounce(struct xml_node *el, const char *type, const char *condition)
 {
 	router_bounce_text(el, type, condition, NULL);
@@ -81,14 +95,7 @@ void router_bounce_text(struct xml_node *el, const char *type, const char *condi
 	xml_set_attr(el, "to", orig_from);
 	xml_set_attr(el, "from", orig_to[0] ? orig_to : NULL);
 	xml_set_attr(el, "type", "error");
-	struct xml_node *e = xml_add_child(el, "error", NS_CLIENT);
-	xml_set_attr(e, "type", type);
-	xml_add_child(e, condition, NS_STANZA_ERRORS);
-	if (text) {
-		struct xml_node *t = xml_add_child(e, "text", NS_STANZA_ERRORS);
-		xml_set_attr(t, "xml:lang", "en");
-		xml_add_text(t, text, strlen(text));
-	}
+	stanza_add_error(el, type, condition, text);
 	free(orig_to);
 	free(orig_from);
 	router_route(el);

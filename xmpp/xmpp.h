@@ -107,7 +107,12 @@ void router_route(struct xml_node *el);
 /* Answer a stanza with a stanza error (type 'cancel' etc.) unless it is an
  * error itself. Takes ownership of el. */
 void router_bounce(struct xml_node *el, const char *type, const char *condition);
-/* The same with a human-readable <text xml:lang='en'/>. */
+/* Append <error type=type><condition/>[<text/>]</error> (RFC 6120 §8.3.2)
+ * to el; returns the <error/> so a caller can add an application
+ * condition. */
+struct xml_node *stanza_add_error(struct xml_node *el, const char *type,
+				  const char *condition, const char *text);
+/* router_bounce with a human-readable <text xml:lang='en'/>. */
 void router_bounce_text(struct xml_node *el, const char *type, const char *condition,
 			const char *text);
 
