@@ -3,6 +3,7 @@
  * built from what the enabled modules announced for the host, with contact
  * addresses (XEP-0157, ejabberd's `server_info` option) and the entity
  * caps hash (XEP-0115) of the result kept current as features change.
+ * Nodes of an account's disco that a module registered are handed to it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,11 @@
 #include "xmpp/xml.h"
 #include "xmpp/xmpp.h"
 
+struct disco_node {
+	char *node;
+	disco_node_fn *info, *items;
+};
+
 struct disco_host {
 	struct disco_host *next;
 	char *host;
@@ -24,6 +30,8 @@ struct disco_host {
 	size_t n, cap;
 	struct xml_node **forms;
 	size_t nforms;
+	struct disco_node *nodes;      /* of accounts, answered by modules */
+	size_t nnodes;
 	char caps_ver[32];
 };
 
@@ -143,6 +151,37 @@ size_t disco_feature_count(const char *host)
 	return d ? d->n : 0;
 }
 
+void disco_account_node_add(const char *host, const char *node, disco_node_fn *info,
+			    disco_node_fn *items)
+{
+	struct disco_host *d = disco_host(host, 1);
+	d->nodes = pl_realloc(d->nodes, (d->nnodes + 1) * sizeof(*d->nodes));
+	d->nodes[d->nnodes++] = (struct disco_node){ pl_strdup(node), info, items };
+}
+
+void disco_account_node_remove(const char *host, const char *node)
+{
+	struct disco_host *d = disco_host(host, 0);
+	for (size_t i = 0; d && i < d->nnodes; i++) {
+		if (strcmp(d->nodes[i].node, node) == 0) {
+			free(d->nodes[i].node);
+			d->nodes[i] = d->nodes[--d->nnodes];
+			return;
+		}
+	}
+}
+
+/* A module's node of an account, or NULL (the account's own disco). */
+static const struct disco_node *disco_account_node(const struct iq_req *req)
+{
+	const char *node = xml_attr(req->query, "node");
+	struct disco_host *d = node && req->to.local ? disco_host(req->host, 0) : NULL;
+	for (size_t i = 0; d && i < d->nnodes; i++)
+		if (strcmp(d->nodes[i].node, node) == 0)
+			return &d->nodes[i];
+	return NULL;
+}
+
 static bool disco_is_caps_node(const char *host, const char *node)
 {
 	const char *ver = disco_caps_ver(host);
@@ -155,6 +194,11 @@ static void disco_info(struct iq_req *req)
 {
 	if (req->set) {
 		iq_error(req, "cancel", "not-allowed");
+		return;
+	}
+	const struct disco_node *dn = disco_account_node(req);
+	if (dn) {
+		dn->info(req);
 		return;
 	}
 	if (req->to.local) {
@@ -182,6 +226,11 @@ static void disco_items(struct iq_req *req)
 {
 	if (req->set) {
 		iq_error(req, "cancel", "not-allowed");
+		return;
+	}
+	const struct disco_node *dn = disco_account_node(req);
+	if (dn) {
+		dn->items(req);
 		return;
 	}
 	/* Components (conference., pubsub., upload., proxy.) arrive with

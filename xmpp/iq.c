@@ -96,10 +96,16 @@ void iq_result(struct iq_req *req, struct xml_node *payload)
 
 void iq_error(struct iq_req *req, const char *type, const char *condition)
 {
+	iq_error_text(req, type, condition, NULL);
+}
+
+void iq_error_text(struct iq_req *req, const char *type, const char *condition,
+		   const char *text)
+{
 	struct xml_node *iq = req->iq;
 	req->iq = NULL;
 	iq_req_free(req);
-	router_bounce(iq, type, condition);
+	router_bounce_text(iq, type, condition, text);
 }
 
 /* The domain an iq is for: its 'to', or (no 'to') the sender's. */

@@ -52,5 +52,8 @@ void iq_dispatch(struct xml_node *iq, enum iq_table t);
  * free the request. */
 void iq_result(struct iq_req *req, struct xml_node *payload);
 void iq_error(struct iq_req *req, const char *type, const char *condition);
+/* iq_error with a human-readable <text xml:lang='en'/> (a limit, say). */
+void iq_error_text(struct iq_req *req, const char *type, const char *condition,
+		   const char *text);
 
 #endif

@@ -8,8 +8,13 @@
  * Ownership: the lists live on the users' home shards, in a per-shard
  * cache: loaded when a user's first session binds or when a stanza for an
  * offline user arrives, kept while a session is bound, and then among a
- * bounded set of recently used idle entries. Stanzas for a user whose list
- * is still loading wait in arrival order and are delivered once it is in.
+ * bounded set of recently used idle entries.
+ *
+ * Until a list is in, nothing is decided without it: stanzas for the user,
+ * stanzas the user's clients send to anyone but themselves and the server
+ * (a client may send them with its bind request, long before the list can
+ * be read) and presence sent on the user's behalf all wait, in arrival
+ * order, and then go through their hooks again as if they had just come.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 
 #include "core/hook.h"
+#include "core/log.h"
 #include "core/module.h"
 #include "core/pl.h"
 #include "core/strtab.h"
@@ -32,12 +38,27 @@
 
 #define BLK_MAX_ITEMS 1000     /* per user */
 #define BLK_IDLE_MAX 1024      /* idle (no session) lists kept per shard */
-#define BLK_MAX_WAITING 256    /* stanzas held for one list being loaded */
+#define BLK_MAX_WAITING 256    /* stanzas for a user held while the list loads */
+/* What the user's clients send and presence on the user's behalf while the
+ * list loads: a login's initial broadcast alone is one per contact. */
+#define BLK_MAX_HELD_OUT 4096
 #define BLK_PRIO 100           /* before delivery and offline storage */
+/* user_send_packet: before every other handler (mod_ping's is 1000), so a
+ * held stanza replayed through the whole chain is seen by each one once. */
+#define BLK_SEND_PRIO 2000
+
+enum blk_held {
+	BLK_HELD_IN,           /* for the user (sm_local_deliver) */
+	BLK_HELD_SENT,         /* from one of the user's sessions */
+	BLK_HELD_PRESENCE,     /* sent on the user's behalf (presence_out) */
+};
 
 struct blk_wait {
 	struct blk_wait *next;
 	struct xml_node *el;
+	struct c2s *s;         /* BLK_HELD_SENT: the session that sent el */
+	enum blk_held kind;
+	bool closed;           /* s closed meanwhile: kept with c2s_hold() */
 };
 
 struct blk_user {
@@ -47,7 +68,7 @@ struct blk_user {
 	size_t n, cap;
 	int sessions;
 	bool loaded, reload, idle;
-	size_t nwait;
+	size_t nwait_in, nwait_out;
 	struct blk_wait *wait, *wait_tail;
 	char *host, *user;
 	char bare[];
@@ -249,6 +270,83 @@ static bool blk_blocks(const struct blk_user *u, const char *who)
 	return false;
 }
 
+/* ---- holding while the list loads ---- */
+
+/* PL_ERR when u already holds as many of that kind as it may. */
+static int blk_hold(struct blk_user *u, enum blk_held kind, struct c2s *s,
+		    struct xml_node *el)
+{
+	size_t *n = kind == BLK_HELD_IN ? &u->nwait_in : &u->nwait_out;
+	if (*n >= (kind == BLK_HELD_IN ? BLK_MAX_WAITING : BLK_MAX_HELD_OUT))
+		return PL_ERR;
+	struct blk_wait *w = pl_calloc(1, sizeof(*w));
+	w->el = el;
+	w->s = s;
+	w->kind = kind;
+	if (u->wait_tail)
+		u->wait_tail->next = w;
+	else
+		u->wait = w;
+	u->wait_tail = w;
+	(*n)++;
+	return PL_OK;
+}
+
+/* A closing session's held stanzas still go out (the client sent them
+ * before it left), so the session is kept until they have been replayed. */
+static void blk_hold_closing(struct blk_user *u, struct c2s *s)
+{
+	size_t n = 0;
+	for (struct blk_wait *w = u->wait; w; w = w->next) {
+		if (w->kind != BLK_HELD_SENT || w->s != s || w->closed)
+			continue;
+		w->closed = true;
+		c2s_hold(s);
+		n++;
+	}
+	if (n)
+		log_debug("blocking: %s: closed with %zu stanza(s) waiting for the block list",
+			  c2s_full_jid(s), n);
+}
+
+static bool blk_is_available_presence(const struct xml_node *el)
+{
+	return strcmp(el->name, "presence") == 0 && !xml_attr(el, "type");
+}
+
+/* What c2s does with a stanza it read, from the user_send hook on. */
+static void blk_replay_sent(const char *host, struct blk_wait *w)
+{
+	if (w->closed && blk_is_available_presence(w->el)) {
+		/* the resource is gone and its unavailable presence went out
+		 * already: an available one now would outlive it */
+		xml_free(w->el);
+	} else {
+		struct stanza_event ev = { w->s, w->el, host };
+		if (hook_run(xmpp_hooks.user_send, host, &ev) != PL_DONE)
+			router_route(w->el);
+	}
+	if (w->closed)
+		c2s_release(w->s);
+}
+
+static void blk_replay(struct blk_user *u, struct blk_wait *w)
+{
+	struct stanza_event ev = { NULL, w->el, u->host };
+	switch (w->kind) {
+	case BLK_HELD_IN:
+		sm_deliver(w->el);
+		break;
+	case BLK_HELD_SENT:
+		blk_replay_sent(u->host, w);
+		break;
+	case BLK_HELD_PRESENCE:
+		if (hook_run(xmpp_hooks.presence_out, u->host, &ev) != PL_DONE)
+			router_route(w->el);
+		break;
+	}
+}
+
 static void blk_loaded(void *arg, int status, char **rows, size_t nrows, long changes)
 {
 	struct blk_user *u = arg;
@@ -267,11 +365,11 @@ static void blk_loaded(void *arg, int status, char **rows, size_t nrows, long ch
 	u->loaded = true;
 	struct blk_wait *w = u->wait;
 	u->wait = u->wait_tail = NULL;
-	u->nwait = 0;
+	u->nwait_in = u->nwait_out = 0;
 	bool idle = u->sessions == 0 && !u->idle;
 	while (w) {
 		struct blk_wait *next = w->next;
-		sm_deliver(w->el);
+		blk_replay(u, w);
 		free(w);
 		w = next;
 	}
@@ -352,19 +450,8 @@ static int blk_local_deliver(const char *host, void *event, void *arg)
 	}
 	int rc = PL_OK;
 	if (!u->loaded) {
-		if (u->nwait >= BLK_MAX_WAITING) {
+		if (blk_hold(u, BLK_HELD_IN, NULL, ev->el) != PL_OK)
 			router_bounce(ev->el, "wait", "resource-constraint");
-		} else {
-			struct blk_wait *w = pl_malloc(sizeof(*w));
-			w->el = ev->el;
-			w->next = NULL;
-			if (u->wait_tail)
-				u->wait_tail->next = w;
-			else
-				u->wait = w;
-			u->wait_tail = w;
-			u->nwait++;
-		}
 		rc = PL_DONE;
 	} else if (u->n > 0 && !blk_exempt(from, bare, host) && blk_blocks(u, from)) {
 		const char *type = xml_attr(ev->el, "type");
@@ -379,22 +466,45 @@ static int blk_local_deliver(const char *host, void *event, void *arg)
 	return rc;
 }
 
-/* Like router_bounce, with the <blocked/> of §3.5 added. Written to the
- * sending session directly: routed, it would come from the blocked JID and
- * be dropped on the way in. */
-static void blk_bounce_blocked(struct c2s *s, struct xml_node *el)
+/* Like router_bounce, written to the sending session directly: routed, it
+ * would come from the blocked JID and be dropped on the way in (or wait
+ * for the list that is loading). §3.5's <blocked/> when blocked. */
+static void blk_bounce_to_session(struct c2s *s, struct xml_node *el, const char *type,
+				  const char *condition, bool blocked)
 {
+	const char *t = xml_attr(el, "type");
+	if (t && strcmp(t, "error") == 0) {
+		xml_free(el);
+		return;
+	}
 	char *to = pl_strdup(xml_attr(el, "to"));
 	char *from = pl_strdup(xml_attr(el, "from"));
 	xml_set_attr(el, "to", from);
 	xml_set_attr(el, "from", to);
 	xml_set_attr(el, "type", "error");
-	struct xml_node *e = stanza_add_error(el, "cancel", "not-acceptable", NULL);
-	xml_add_child(e, "blocked", NS_BLOCKING_ERRORS);
+	struct xml_node *e = stanza_add_error(el, type, condition, NULL);
+	if (blocked)
+		xml_add_child(e, "blocked", NS_BLOCKING_ERRORS);
 	free(to);
 	free(from);
 	c2s_send(s, el);
 	xml_free(el);
+}
+
+/* The normalised full JID of a stanza's 'to' (malloc'd), unless it is the
+ * user's own or the server's, which are never blocked. */
+static char *blk_target(const char *to, const char *bare, const char *host)
+{
+	struct jid j;
+	if (jid_parse(to, strlen(to), &j) != PL_OK)
+		return NULL;
+	char *who = jid_full(&j);
+	jid_free(&j);
+	if (blk_exempt(who, bare, host)) {
+		free(who);
+		return NULL;
+	}
+	return who;
 }
 
 static int blk_user_send(const char *host, void *event, void *arg)
@@ -406,24 +516,19 @@ static int blk_user_send(const char *host, void *event, void *arg)
 		return PL_OK;
 	char buf[256], *heap;
 	const char *bare = bare_of_session(ev->s, host, buf, sizeof(buf), &heap);
-	struct blk_user *u = blk_get(host, bare, false);
-	struct jid j;
-	if (!u || u->n == 0 || jid_parse(to, strlen(to), &j) != PL_OK) {
-		free(heap);
-		return PL_OK;
-	}
-	char *who = jid_full(&j);
-	jid_free(&j);
-	bool blocked = !blk_exempt(who, bare, host) && blk_blocks(u, who);
-	free(who);
+	struct blk_user *u = blk_get(host, bare, true);
+	char *who = u && (!u->loaded || u->n > 0) ? blk_target(to, bare, host) : NULL;
 	free(heap);
-	if (!blocked)
+	if (!who)
 		return PL_OK;
-	const char *type = xml_attr(ev->el, "type");
-	if (type && strcmp(type, "error") == 0)
-		xml_free(ev->el);
-	else
-		blk_bounce_blocked(ev->s, ev->el);
+	bool loaded = u->loaded, blocked = loaded && blk_blocks(u, who);
+	free(who);
+	if (loaded && !blocked)
+		return PL_OK;
+	if (blocked)
+		blk_bounce_to_session(ev->s, ev->el, "cancel", "not-acceptable", true);
+	else if (blk_hold(u, BLK_HELD_SENT, ev->s, ev->el) != PL_OK)
+		blk_bounce_to_session(ev->s, ev->el, "wait", "resource-constraint", false);
 	return PL_DONE;
 }
 
@@ -450,6 +555,8 @@ static int blk_session_closed(const char *host, void *event, void *arg)
 	char buf[256], *heap;
 	struct blk_user *u = blk_get(host, bare_of_session(s, host, buf, sizeof(buf), &heap), false);
 	free(heap);
+	if (u && !u->loaded)
+		blk_hold_closing(u, s);
 	if (u && u->sessions > 0 && --u->sessions == 0 && u->loaded)
 		blk_idle_push(blk_table(), u);
 	return PL_OK;
@@ -518,23 +625,32 @@ static int blk_presence_out(const char *host, void *event, void *arg)
 	PL_UNUSED(arg);
 	const char *from = xml_attr(ev->el, "from");
 	const char *to = xml_attr(ev->el, "to");
-	struct jid f, t;
+	struct jid f;
 	if (!from || !to || jid_parse(from, strlen(from), &f) != PL_OK)
 		return PL_OK;
 	char *bare = jid_bare(&f);
 	jid_free(&f);
-	struct blk_user *u = blk_get(host, bare, false);
-	bool blocked = false;
-	if (u && u->n > 0 && jid_parse(to, strlen(to), &t) == PL_OK) {
-		char *who = jid_full(&t);
-		jid_free(&t);
-		blocked = !blk_exempt(who, bare, host) && blk_blocks(u, who);
-		free(who);
+	struct blk_user *u = blk_get(host, bare, true);
+	char *who = u && (!u->loaded || u->n > 0) ? blk_target(to, bare, host) : NULL;
+	if (!who) {
+		free(bare);
+		return PL_OK;
+	}
+	bool loaded = u->loaded, blocked = loaded && blk_blocks(u, who);
+	free(who);
+	if (loaded && !blocked) {
+		free(bare);
+		return PL_OK;
+	}
+	if (blocked) {
+		xml_free(ev->el);
+	} else if (blk_hold(u, BLK_HELD_PRESENCE, NULL, ev->el) != PL_OK) {
+		/* withheld rather than sent unchecked */
+		log_warning("blocking: %s: presence to %s withheld: %d stanzas already wait"
+			    " for the block list", bare, to, BLK_MAX_HELD_OUT);
+		xml_free(ev->el);
 	}
 	free(bare);
-	if (!blocked)
-		return PL_OK;
-	xml_free(ev->el);
 	return PL_DONE;
 }
 
@@ -710,7 +826,7 @@ static int blk_start(const char *host, const struct cfg_node *opts)
 	blk_hosts++;
 	iq_handler_add(host, NS_BLOCKING, IQ_ACCOUNT, blk_iq);
 	hook_add(xmpp_hooks.local_deliver, host, blk_local_deliver, NULL, BLK_PRIO);
-	hook_add(xmpp_hooks.user_send, host, blk_user_send, NULL, BLK_PRIO);
+	hook_add(xmpp_hooks.user_send, host, blk_user_send, NULL, BLK_SEND_PRIO);
 	hook_add(xmpp_hooks.session_bound, host, blk_session_bound, NULL, BLK_PRIO);
 	hook_add(xmpp_hooks.session_closed, host, blk_session_closed, NULL, BLK_PRIO);
 	hook_add(xmpp_hooks.presence_out, host, blk_presence_out, NULL, BLK_PRIO);

@@ -3,10 +3,22 @@
  * (bookmarks, client settings) under their namespace, readable and
  * writable only by that user. Each namespace is one row; a get of one with
  * nothing stored answers the empty element that was asked for.
+ *
+ * Storing an element with neither attributes nor content removes its
+ * namespace. What one user may keep is bounded: at most `max_items`
+ * namespaces (counted by the store in the transaction that writes them)
+ * of at most `max_size` bytes each, measured as stored. The listener's
+ * max_stanza_size alone does not bound that: serializing declares a
+ * namespace again wherever a prefixed element switches back to it, so a
+ * stanza within the limit can be stored many times its size.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/cfg.h"
+#include "core/log.h"
 #include "core/module.h"
 #include "core/pl.h"
 #include "xmpp/disco.h"
@@ -17,6 +29,29 @@
 
 /* A set stores at most this many namespaces at once. */
 #define PRIVATE_MAX_ITEMS 32
+#define PRIVATE_DEFAULT_MAX_ITEMS 100
+#define PRIVATE_DEFAULT_MAX_SIZE (64 * 1024)
+#define PRIVATE_MAX_HOSTS 64
+
+struct private_host {
+	char *host;
+	long max_items;
+	size_t max_size;
+};
+
+/* Filled at start (main thread), read-only after. */
+static struct private_host private_hosts[PRIVATE_MAX_HOSTS];
+
+static const struct private_host *private_limits(const char *host)
+{
+	static const struct private_host defaults = {
+		NULL, PRIVATE_DEFAULT_MAX_ITEMS, PRIVATE_DEFAULT_MAX_SIZE,
+	};
+	for (size_t i = 0; i < PRIVATE_MAX_HOSTS; i++)
+		if (private_hosts[i].host && strcasecmp(private_hosts[i].host, host) == 0)
+			return &private_hosts[i];
+	return &defaults;
+}
 
 bool private_ns_forbidden(const char *ns)
 {
@@ -46,10 +81,22 @@ static void private_stored(void *arg, int status, char **rows, size_t nrows, lon
 	PL_UNUSED(rows);
 	PL_UNUSED(nrows);
 	PL_UNUSED(changes);
-	if (status != PL_OK)
+	if (status == PL_DECLINED) {
+		/* A quota, not a passing shortage: <not-allowed/> (RFC 6120
+		 * §8.3.3.10), type cancel, since trying again changes nothing
+		 * until the user drops a namespace; <resource-constraint/>
+		 * would tell the client to wait and retry. */
+		long max = private_limits(req->host)->max_items;
+		char text[96];
+		snprintf(text, sizeof(text), "private storage is limited to %ld namespaces", max);
+		log_info("private: %s@%s: limit of %ld namespaces reached, set refused", req->to.local,
+			 req->to.domain, max);
+		iq_error_text(req, "cancel", "not-allowed", text);
+	} else if (status != PL_OK) {
 		iq_error(req, "wait", "internal-server-error");
-	else
+	} else {
 		iq_result(req, NULL);
+	}
 }
 
 /* Each child must be namespaced, and in a namespace we store. */
@@ -66,6 +113,61 @@ static const char *private_check_children(const struct xml_node *query, size_t *
 	if (*n == 0 || *n > PRIVATE_MAX_ITEMS)
 		return "bad-request";
 	return NULL;
+}
+
+/* An element with neither attributes nor content is what a get answers
+ * when nothing is stored, so storing one removes the namespace (as
+ * Prosody does): the only way XEP-0049 leaves to free one. */
+static bool private_is_removal(const struct xml_node *el)
+{
+	return !el->first && !el->attrs;
+}
+
+/* A set's removals and writes, all applied or none. */
+static void private_store(struct iq_req *req)
+{
+	const struct private_host *lim = private_limits(req->host);
+	const char *writes[PRIVATE_MAX_ITEMS * 4], *removals[PRIVATE_MAX_ITEMS * 3];
+	char *texts[PRIVATE_MAX_ITEMS];
+	size_t nw = 0, nr = 0, nt = 0;
+	bool fits = true;
+	for (const struct xml_node *c = xml_first_child_el(req->query); c; c = xml_next_el(c)) {
+		if (private_is_removal(c)) {
+			removals[nr * 3] = req->to.domain;
+			removals[nr * 3 + 1] = req->to.local;
+			removals[nr * 3 + 2] = c->ns;
+			nr++;
+			continue;
+		}
+		texts[nt] = modstore_xml_text(c);
+		fits = fits && strlen(texts[nt]) <= lim->max_size;
+		writes[nw * 4] = req->to.domain;
+		writes[nw * 4 + 1] = req->to.local;
+		writes[nw * 4 + 2] = c->ns;
+		writes[nw * 4 + 3] = texts[nt++];
+		nw++;
+	}
+	if (fits) {
+		const struct modstore_rows stmts[] = {
+			{ "DELETE FROM private_storage"
+			  " WHERE host = ?1 AND username = ?2 AND namespace = ?3",
+			  removals, 3, nr },
+			{ "INSERT OR REPLACE INTO private_storage (host, username, namespace, xml)"
+			  " VALUES (?1, ?2, ?3, ?4)", writes, 4, nw },
+		};
+		const char *user[] = { req->to.domain, req->to.local };
+		modstore_exec_capped(stmts, PL_ARRAY_LEN(stmts),
+				     "SELECT COUNT(*) FROM private_storage"
+				     " WHERE host = ?1 AND username = ?2",
+				     user, 2, lim->max_items, private_stored, req);
+	} else {
+		char text[96];
+		snprintf(text, sizeof(text), "a private XML element may be at most %zu bytes",
+			 lim->max_size);
+		iq_error_text(req, "modify", "not-acceptable", text);
+	}
+	for (size_t k = 0; k < nt; k++)
+		free(texts[k]);
 }
 
 static void private_iq(struct iq_req *req)
@@ -89,25 +191,32 @@ static void private_iq(struct iq_req *req)
 			      params, 3, 1, private_got, req);
 		return;
 	}
-	const char *params[PRIVATE_MAX_ITEMS * 4];
-	char *texts[PRIVATE_MAX_ITEMS];
-	size_t i = 0;
-	for (const struct xml_node *c = xml_first_child_el(req->query); c; c = xml_next_el(c), i++) {
-		texts[i] = modstore_xml_text(c);
-		params[i * 4] = req->to.domain;
-		params[i * 4 + 1] = req->to.local;
-		params[i * 4 + 2] = c->ns;
-		params[i * 4 + 3] = texts[i];
-	}
-	modstore_exec("INSERT OR REPLACE INTO private_storage (host, username, namespace, xml)"
-		      " VALUES (?1, ?2, ?3, ?4)", params, 4, n, private_stored, req);
-	for (size_t k = 0; k < n; k++)
-		free(texts[k]);
+	private_store(req);
+}
+
+static const struct modopt private_opts[] = {
+	{ "max_items", MODOPT_INT, 1, 1000000, NULL },
+	{ "max_size", MODOPT_SIZE, 1024, 16L * 1024 * 1024, NULL },
+	{ NULL, MODOPT_BOOL, 0, 0, NULL },
+};
+
+static int private_check(const struct cfg_node *opts, char *err, size_t errlen)
+{
+	return modopt_check("mod_private", opts, private_opts, err, errlen);
 }
 
 static int private_start(const char *host, const struct cfg_node *opts)
 {
-	PL_UNUSED(opts);
+	for (size_t i = 0; i < PRIVATE_MAX_HOSTS; i++) {
+		if (!private_hosts[i].host) {
+			private_hosts[i].host = pl_strdup(host);
+			private_hosts[i].max_items = modopt_int(opts, "max_items",
+								PRIVATE_DEFAULT_MAX_ITEMS);
+			private_hosts[i].max_size = modopt_size(opts, "max_size",
+								PRIVATE_DEFAULT_MAX_SIZE);
+			break;
+		}
+	}
 	iq_handler_add(host, NS_PRIVATE, IQ_ACCOUNT, private_iq);
 	disco_add_feature(host, NS_PRIVATE);
 	return PL_OK;
@@ -117,12 +226,19 @@ static void private_stop(const char *host)
 {
 	iq_handler_remove(host, NS_PRIVATE, IQ_ACCOUNT);
 	disco_remove_feature(host, NS_PRIVATE);
+	for (size_t i = 0; i < PRIVATE_MAX_HOSTS; i++) {
+		if (private_hosts[i].host && strcasecmp(private_hosts[i].host, host) == 0) {
+			free(private_hosts[i].host);
+			private_hosts[i].host = NULL;
+		}
+	}
 }
 
 const struct pm_module mod_private = {
 	.name = "mod_private",
 	.api_version = PARLEY_MODULE_API_VERSION,
 	.default_enabled = true,
+	.check = private_check,
 	.start = private_start,
 	.stop = private_stop,
 };

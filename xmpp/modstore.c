@@ -1,8 +1,9 @@
 /*
  * modstore.c - the one storage job the basic modules need: a statement run
  * once per row of text parameters inside one transaction, handing back the
- * first column of what a SELECT returned. Each module keeps its SQL next
- * to its protocol code; this file only knows how to run it.
+ * first column of what a SELECT returned; or several such statements in
+ * one transaction under a per-user quota counted in it. Each module keeps
+ * its SQL next to its protocol code; this file only knows how to run it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +17,44 @@
 #include "xmpp/modules.h"
 #include "xmpp/xml.h"
 
-struct modstore_job {
-	struct store_job job;        /* first: the store hands us back this */
+/* A statement and its rows of parameters, copied for the worker. */
+struct modstore_stmt {
 	const char *sql;
 	char **params;
 	size_t ncols, nrows;
+};
+
+struct modstore_job {
+	struct store_job job;        /* first: the store hands us back this */
+	struct modstore_stmt *stmts;
+	size_t nstmts;
+	struct modstore_stmt count;  /* sql NULL: no quota */
+	long max;
 	char **rows;
 	size_t nout, cap;
 	long changes;
 	modstore_done_fn *done;
 	void *arg;
 };
+
+static void modstore_stmt_copy(struct modstore_stmt *to, const char *sql,
+			       const char *const *params, size_t ncols, size_t nrows)
+{
+	size_t n = ncols * nrows;
+	to->sql = sql;
+	to->ncols = ncols;
+	to->nrows = nrows;
+	to->params = pl_calloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		to->params[i] = pl_strdup(params[i] ? params[i] : "");
+}
+
+static void modstore_stmt_free(struct modstore_stmt *st)
+{
+	for (size_t i = 0; i < st->ncols * st->nrows; i++)
+		free(st->params[i]);
+	free(st->params);
+}
 
 static int modstore_step_all(struct modstore_job *mj, sqlite3 *db, sqlite3_stmt *st)
 {
@@ -45,41 +73,83 @@ static int modstore_step_all(struct modstore_job *mj, sqlite3 *db, sqlite3_stmt 
 	return PL_OK;
 }
 
-static void modstore_run(struct store_job *j, sqlite3 *db)
+static int modstore_run_stmt(struct modstore_job *mj, sqlite3 *db, const struct modstore_stmt *ms)
 {
-	struct modstore_job *mj = PL_CONTAINER_OF(j, struct modstore_job, job);
-	sqlite3_stmt *st = store_prepare(db, mj->sql);
-	bool txn = mj->nrows > 1;
-
-	j->status = PL_ERR;
+	if (ms->nrows == 0)
+		return PL_OK;
+	sqlite3_stmt *st = store_prepare(db, ms->sql);
 	if (!st)
-		goto fail;
-	if (txn && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		store_release(st);
-		goto fail;
-	}
-	for (size_t r = 0; r < mj->nrows; r++) {
+		return PL_ERR;
+	for (size_t r = 0; r < ms->nrows; r++) {
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
-		for (size_t c = 0; c < mj->ncols; c++)
-			sqlite3_bind_text(st, (int)c + 1, mj->params[r * mj->ncols + c], -1,
+		for (size_t c = 0; c < ms->ncols; c++)
+			sqlite3_bind_text(st, (int)c + 1, ms->params[r * ms->ncols + c], -1,
 					  SQLITE_STATIC);
 		if (modstore_step_all(mj, db, st) != PL_OK) {
+			log_error("modules: storage: %s: %s", ms->sql, sqlite3_errmsg(db));
 			store_release(st);
-			if (txn)
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
+			return PL_ERR;
 		}
 	}
 	store_release(st);
-	if (txn && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
+	return PL_OK;
+}
+
+static int modstore_count(const struct modstore_stmt *ms, sqlite3 *db, long *count)
+{
+	sqlite3_stmt *st = store_prepare(db, ms->sql);
+	if (!st)
+		return PL_ERR;
+	for (size_t c = 0; c < ms->ncols; c++)
+		sqlite3_bind_text(st, (int)c + 1, ms->params[c], -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = (long)sqlite3_column_int64(st, 0);
+	else
+		log_error("modules: storage: %s: %s", ms->sql, sqlite3_errmsg(db));
+	store_release(st);
+	return rc == SQLITE_ROW ? PL_OK : PL_ERR;
+}
+
+/* The statements, and for a quota the counts around them, in one
+ * transaction (BEGIN IMMEDIATE: two sets of one user cannot both pass the
+ * count). A change is refused only if it raised the count past max, so
+ * replacing what is stored works even above a quota lowered since. */
+static int modstore_run_txn(struct modstore_job *mj, sqlite3 *db)
+{
+	long before = 0, after = 0;
+	if (mj->count.sql && modstore_count(&mj->count, db, &before) != PL_OK)
+		return PL_ERR;
+	for (size_t i = 0; i < mj->nstmts; i++)
+		if (modstore_run_stmt(mj, db, &mj->stmts[i]) != PL_OK)
+			return PL_ERR;
+	if (mj->count.sql && modstore_count(&mj->count, db, &after) != PL_OK)
+		return PL_ERR;
+	if (mj->count.sql && after > mj->max && after > before)
+		return PL_DECLINED;
+	return PL_OK;
+}
+
+static void modstore_run(struct store_job *j, sqlite3 *db)
+{
+	struct modstore_job *mj = PL_CONTAINER_OF(j, struct modstore_job, job);
+	bool txn = mj->count.sql || mj->nstmts > 1 || mj->stmts[0].nrows > 1;
+	int rc = PL_ERR;
+
+	if (!txn || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+		rc = modstore_run_txn(mj, db);
+	else
+		log_error("modules: storage: cannot begin: %s", sqlite3_errmsg(db));
+	if (rc == PL_OK && txn && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("modules: storage: cannot commit: %s", sqlite3_errmsg(db));
+		rc = PL_ERR;
 	}
-	j->status = PL_OK;
-	return;
-fail:
-	log_error("modules: storage: %s: %s", mj->sql, sqlite3_errmsg(db));
+	if (rc != PL_OK && txn)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == PL_DECLINED)
+		mj->changes = 0;
+	j->status = rc;
 }
 
 static void modstore_done(struct store_job *j)
@@ -87,33 +157,48 @@ static void modstore_done(struct store_job *j)
 	struct modstore_job *mj = PL_CONTAINER_OF(j, struct modstore_job, job);
 	int ok = j->status == PL_OK;
 
-	mj->done(mj->arg, ok ? PL_OK : PL_ERR, ok ? mj->rows : NULL, ok ? mj->nout : 0,
-		 mj->changes);
+	mj->done(mj->arg, j->status, ok ? mj->rows : NULL, ok ? mj->nout : 0, mj->changes);
 	for (size_t i = 0; i < mj->nout; i++)
 		free(mj->rows[i]);
 	free(mj->rows);
-	for (size_t i = 0; i < mj->ncols * mj->nrows; i++)
-		free(mj->params[i]);
-	free(mj->params);
+	for (size_t i = 0; i < mj->nstmts; i++)
+		modstore_stmt_free(&mj->stmts[i]);
+	free(mj->stmts);
+	if (mj->count.sql)
+		modstore_stmt_free(&mj->count);
 	free(mj);
+}
+
+static struct modstore_job *modstore_job_new(size_t nstmts, modstore_done_fn *done, void *arg)
+{
+	struct modstore_job *mj = pl_calloc(1, sizeof(*mj));
+	mj->job.run = modstore_run;
+	mj->job.done = modstore_done;
+	mj->stmts = pl_calloc(nstmts, sizeof(*mj->stmts));
+	mj->nstmts = nstmts;
+	mj->done = done;
+	mj->arg = arg;
+	return mj;
 }
 
 void modstore_exec(const char *sql, const char *const *params, size_t ncols, size_t nrows,
 		   modstore_done_fn *done, void *arg)
 {
-	struct modstore_job *mj = pl_calloc(1, sizeof(*mj));
-	size_t n = ncols * nrows;
+	struct modstore_job *mj = modstore_job_new(1, done, arg);
+	modstore_stmt_copy(&mj->stmts[0], sql, params, ncols, nrows);
+	store_submit(&mj->job);
+}
 
-	mj->job.run = modstore_run;
-	mj->job.done = modstore_done;
-	mj->sql = sql;
-	mj->ncols = ncols;
-	mj->nrows = nrows;
-	mj->params = pl_calloc(n ? n : 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		mj->params[i] = pl_strdup(params[i] ? params[i] : "");
-	mj->done = done;
-	mj->arg = arg;
+void modstore_exec_capped(const struct modstore_rows *stmts, size_t nstmts,
+			  const char *count_sql, const char *const *count_params,
+			  size_t ncount, long max, modstore_done_fn *done, void *arg)
+{
+	struct modstore_job *mj = modstore_job_new(nstmts, done, arg);
+	for (size_t i = 0; i < nstmts; i++)
+		modstore_stmt_copy(&mj->stmts[i], stmts[i].sql, stmts[i].params, stmts[i].ncols,
+				   stmts[i].nrows);
+	modstore_stmt_copy(&mj->count, count_sql, count_params, ncount, 1);
+	mj->max = max;
 	store_submit(&mj->job);
 }
 

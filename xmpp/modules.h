@@ -3,7 +3,8 @@
  * mod_last, mod_vcard, mod_private, mod_blocking, mod_register, mod_caps,
  * mod_ping's server pings, mod_disco's contact addresses) share: a table
  * of typed options checked with file:line errors, one storage job shape,
- * and their pure pieces, exported so the unit tests can reach them.
+ * mod_last's record of last logouts (presence answers probes with it), and
+ * their pure pieces, exported so the unit tests can reach them.
  *
  * Option tables are read on the main thread (config check, module start).
  * modstore jobs may be submitted from any shard; done() runs back on it.
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <time.h>
 
+struct c2s;
 struct cfg_node;
 struct xml_node;
 
@@ -67,21 +69,48 @@ const char *modopt_str(const struct cfg_node *opts, const char *name, const char
 /* ---- storage (modstore.c) ---- */
 
 /* One statement run for each row of parameters, all in one transaction
- * (several items blocked at once, several private XML elements stored at
- * once). For a SELECT, the first column of every result row comes back
- * (NULL as ""); changes counts the rows written.
+ * (several items blocked at once). For a SELECT, the first column of every
+ * result row comes back (NULL as ""); changes counts the rows written.
  * sql must be a string literal (the store caches statements by address). */
 typedef void modstore_done_fn(void *arg, int status, char **rows, size_t nrows,
 			      long changes);
 
 void modstore_exec(const char *sql, const char *const *params, size_t ncols, size_t nrows,
 		   modstore_done_fn *done, void *arg);
+/* Statements run one after the other in one transaction under a
+ * per-user quota: count_sql (a literal too; count_params are its one row)
+ * counts the user's rows before and after. If they rose above max,
+ * everything is rolled back and done() gets PL_DECLINED; replacing or
+ * removing rows never counts against it. A statement without rows is
+ * skipped. */
+struct modstore_rows {
+	const char *sql;
+	const char *const *params;
+	size_t ncols, nrows;
+};
+
+void modstore_exec_capped(const struct modstore_rows *stmts, size_t nstmts,
+			  const char *count_sql, const char *const *count_params,
+			  size_t ncount, long max, modstore_done_fn *done, void *arg);
 
 /* An element as stored (standalone XML, every namespace declared), and
  * back: NULL unless text is exactly one well-formed element. malloc'd /
  * a new tree. */
 char *modstore_xml_text(const struct xml_node *el);
 struct xml_node *modstore_xml_parse(const char *text);
+
+/* ---- last logout (mod_last.c, presence.c), the user's home shard ---- */
+
+/* When user@host's last session closed (0: never, or mod_last is off for
+ * host) and the status text of the unavailable presence it ended with ("":
+ * none). fn runs at once when the shard knows, else when storage answered;
+ * status is PL_ERR if storage failed. The text is fn's to copy, not keep. */
+typedef void last_logout_fn(void *arg, int status, time_t when, const char *text);
+void last_logout_get(const char *host, const char *user, last_logout_fn *fn, void *arg);
+/* The status text of the unavailable presence session s sent last, NULL if
+ * none or it was available again since. Until mod_roster's
+ * c2s_session_closed handler (priority 50) has run. */
+const char *presence_gone_status(const struct c2s *s);
 
 /* ---- pure pieces ---- */
 
@@ -90,6 +119,10 @@ struct xml_node *modstore_xml_parse(const char *text);
  * "+00:00", never "Z"). */
 void time_format_utc(time_t t, char out[21]);
 void time_format_tzo(long gmtoff, char out[7]);
+/* XEP-0203: append <delay xmlns='urn:xmpp:delay'/> with exactly from and
+ * stamp (XEP-0082 UTC, as time_format_utc writes it); returns it.
+ * (presence.c, for everything the server hands out late.) */
+struct xml_node *stanza_add_delay(struct xml_node *el, const char *from, const char *stamp);
 
 /* XEP-0115 §5.1: the verification string of a disco#info <query/>
  * (identities, features, XEP-0128 forms) hashed with SHA-1, base64 into out

@@ -12,6 +12,8 @@
  * Replaying: on the user's home shard, after the initial presence went out
  * (HOOK_USER_AVAILABLE); rows are deleted only after they were written to
  * the session, so a crash in between repeats a message rather than loses it.
+ * A client that chose flexible retrieval (XEP-0013, offline_flex.c) reads
+ * the same rows itself and gets no replay.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include "xmpp/events.h"
 #include "xmpp/jid.h"
 #include "xmpp/modules.h"
+#include "xmpp/offline.h"
 #include "xmpp/roster.h"
 #include "xmpp/sm.h"
 #include "xmpp/xml.h"
@@ -393,11 +396,9 @@ static void offline_fetch_done(struct store_job *j)
 				    fj->user, fj->host, (long long)m->id);
 			continue;
 		}
-		/* XEP-0203 with exactly from and stamp; the stamp is when the
-		 * server took the message, as the store recorded it */
-		struct xml_node *d = xml_add_child(el, "delay", NS_DELAY);
-		xml_set_attr(d, "from", fj->host);
-		xml_set_attr(d, "stamp", m->stamp);
+		/* the stamp is when the server took the message, as the store
+		 * recorded it */
+		stanza_add_delay(el, fj->host, m->stamp);
 		c2s_send(s, el);
 		xml_free(el);
 	}
@@ -413,6 +414,8 @@ static int offline_on_available(const char *host, void *event, void *arg)
 	/* XEP-0160 §2 step 4: to the resource that sent non-negative
 	 * presence; negative priority means "not for me" */
 	if (c2s_priority(s) < 0)
+		return PL_OK;
+	if (offline_flex_chosen(s))
 		return PL_OK;
 	char bare[2048];
 	snprintf(bare, sizeof(bare), "%s@%s", c2s_user(s), host);
@@ -465,6 +468,7 @@ static int offline_start(const char *host, const struct cfg_node *opts)
 	hook_add(xmpp_hooks.offline_message, host, offline_on_message, NULL, 0);
 	hook_add(hook_available, host, offline_on_available, NULL, 0);
 	disco_add_feature(host, NS_MSGOFFLINE);
+	offline_flex_start(host);
 	return PL_OK;
 }
 
@@ -474,6 +478,7 @@ static void offline_stop(const char *host)
 	if (hook_available)
 		hook_remove(hook_available, host, offline_on_available);
 	disco_remove_feature(host, NS_MSGOFFLINE);
+	offline_flex_stop(host);
 	for (size_t i = 0; i < offline_nhosts; i++) {
 		if (strcasecmp(offline_hosts[i].host, host) == 0) {
 			free(offline_hosts[i].host);

@@ -9,6 +9,12 @@
  * Broadcasts need the roster, which may still be loading right after
  * login, so they run through roster_use() in the order the client sent
  * them; a session that closes meanwhile is recognised by ps->s == NULL.
+ *
+ * A probe for a user with no session is answered with the last logout
+ * mod_last recorded (last_logout_get(): its status text, and a <delay/>
+ * saying when), which needs no storage read for users who left recently;
+ * the session keeps the status of the unavailable presence it sent last
+ * for that record.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,7 @@ struct presence_sess {
 	time_t stamp;              /* when it was */
 	char **directed;           /* full JIDs sent available presence directly */
 	size_t ndirected;
+	char *gone_status;         /* of its last unavailable presence, if any */
 };
 
 struct presence_op {
@@ -54,13 +61,19 @@ void presence_start(void)
 		hook_available = hook_get(HOOK_USER_AVAILABLE);
 }
 
+struct xml_node *stanza_add_delay(struct xml_node *el, const char *from, const char *stamp)
+{
+	struct xml_node *d = xml_add_child(el, "delay", NS_DELAY);
+	xml_set_attr(d, "from", from);
+	xml_set_attr(d, "stamp", stamp);
+	return d;
+}
+
 void presence_add_delay(struct xml_node *el, const char *domain, time_t t)
 {
 	char stamp[21];
 	time_format_utc(t, stamp);
-	struct xml_node *d = xml_add_child(el, "delay", NS_DELAY);
-	xml_set_attr(d, "from", domain);
-	xml_set_attr(d, "stamp", stamp);
+	stanza_add_delay(el, domain, stamp);
 }
 
 /* ---- per-session state ---- */
@@ -98,6 +111,7 @@ void presence_release(struct presence_sess *ps)
 		return;
 	xml_free(ps->last);
 	presence_clear_directed(ps);
+	free(ps->gone_status);
 	free(ps);
 }
 
@@ -336,6 +350,25 @@ static void presence_queue(struct c2s *s, struct presence_sess *ps, struct xml_n
 	roster_use(c2s_host(s), c2s_user(s), presence_op_fn, op);
 }
 
+/* XEP-0012 §6 and RFC 6121 §4.3.2 want the status a client signs off with
+ * after it is gone; noted as the client sends it, since the broadcast may
+ * still wait for the roster when the session closes. */
+static void presence_note_gone(struct presence_sess *ps, const struct xml_node *unavailable)
+{
+	free(ps->gone_status);
+	ps->gone_status = NULL;
+	if (unavailable) {
+		const struct xml_node *st = xml_child(unavailable, "status", NS_CLIENT);
+		ps->gone_status = pl_strdup(st ? xml_text(st) : "");
+	}
+}
+
+const char *presence_gone_status(const struct c2s *s)
+{
+	const struct presence_sess *ps = presence_of(s);
+	return ps ? ps->gone_status : NULL;
+}
+
 int presence_user_send(struct c2s *s, struct xml_node *el)
 {
 	struct presence_sess *ps = presence_of(s);
@@ -356,6 +389,7 @@ int presence_user_send(struct c2s *s, struct xml_node *el)
 		xml_free(el);
 		return PL_DONE;
 	}
+	presence_note_gone(ps, type ? el : NULL);
 	presence_queue(s, ps, el, type == NULL);
 	return PL_DONE;
 }
@@ -377,6 +411,61 @@ void presence_session_closed(struct c2s *s)
 }
 
 /* ---- answers the server gives for the user ---- */
+
+struct presence_gone {
+	char *host, *bare, *to;
+};
+
+static bool presence_anyone_available(const char *bare)
+{
+	struct c2s *ss[PRESENCE_MAX_SESSIONS];
+	size_t n = sm_sessions_of(bare, ss, PL_ARRAY_LEN(ss));
+	for (size_t i = 0; i < n; i++) {
+		const struct presence_sess *ps = presence_of(ss[i]);
+		if (ps && ps->available)
+			return true;
+	}
+	return false;
+}
+
+static void presence_gone_answer(void *arg, int status, time_t when, const char *text)
+{
+	struct presence_gone *g = arg;
+	/* A resource that came up meanwhile told the prober itself: an
+	 * unavailable now would contradict it. */
+	if (!presence_anyone_available(g->bare)) {
+		struct xml_node *p = xml_new("presence", NS_CLIENT);
+		xml_set_attr(p, "type", "unavailable");
+		xml_set_attr(p, "from", g->bare);
+		xml_set_attr(p, "to", g->to);
+		if (status == PL_OK && when > 0) {
+			if (*text)
+				xml_add_text(xml_add_child(p, "status", NS_CLIENT), text, strlen(text));
+			presence_add_delay(p, g->host, when);
+		}
+		presence_out(g->host, p);
+	}
+	free(g->host);
+	free(g->bare);
+	free(g->to);
+	free(g);
+}
+
+/* §4.3.2: "unavailable", with the last unavailable presence the user
+ * left with when it is known. */
+static void presence_answer_offline(struct roster_user *u, const char *to)
+{
+	struct presence_gone *g = pl_malloc(sizeof(*g));
+	g->host = pl_strdup(u->host);
+	g->bare = pl_strdup(u->bare);
+	g->to = pl_strdup(to);
+	struct c2s *one;
+	if (sm_sessions_of(u->bare, &one, 1) > 0)
+		/* connected but not available: no logout to tell of */
+		presence_gone_answer(g, PL_OK, 0, "");
+	else
+		last_logout_get(u->host, u->user, presence_gone_answer, g);
+}
 
 void presence_probe(struct roster_user *u, struct xml_node *el)
 {
@@ -405,20 +494,16 @@ void presence_probe(struct roster_user *u, struct xml_node *el)
 		presence_out(u->host, presence_replay(all[i], u->host, from));
 		sent++;
 	}
-	if (!sent) {
+	if (!sent && allowed) {
+		presence_answer_offline(u, from);
+	} else if (!sent && !(it && it->st.pending_in)) {
+		/* §4.3.2: not the prober's business; the prober's server
+		 * learns it has no subscription */
 		struct xml_node *p = xml_new("presence", NS_CLIENT);
-		/* §4.3.2: offline, or not the prober's business (then the
-		 * prober's server learns it has no subscription) */
-		if (allowed)
-			xml_set_attr(p, "type", "unavailable");
-		else
-			xml_set_attr(p, "type", "unsubscribed");
+		xml_set_attr(p, "type", "unsubscribed");
 		xml_set_attr(p, "from", u->bare);
-		xml_set_attr(p, "to", allowed ? from : bare);
-		if (allowed || !(it && it->st.pending_in))
-			router_route(p);
-		else
-			xml_free(p);
+		xml_set_attr(p, "to", bare);
+		router_route(p);
 	}
 	free(bare);
 	free(full);

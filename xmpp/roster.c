@@ -7,6 +7,13 @@
  * (roster_cache.c): what it causes - the iq result, roster pushes, the
  * stanza to the contact - is released only once the change is stored, so
  * a client never hears of a change that a crash could still undo.
+ *
+ * A roster holds at most `max_items` items, and as many subscription
+ * requests from contacts outside it may wait for an answer. What would
+ * pass either count is refused before anything changes: a roster set with
+ * <not-allowed/>, the user's own subscription stanza with a presence
+ * error, and a stranger's request with 'unsubscribed', as if denied.
+ * Updates and removals always work, also above a lowered limit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +38,12 @@
  * lets the server choose; XEP-0237 clients keep them in small fields). */
 #define ROSTER_MAX_NAME 1023
 #define ROSTER_MAX_GROUPS 64
+#define ROSTER_DEFAULT_MAX_ITEMS 1000
 
 struct roster_host {
 	char *host;
 	bool versioning;
+	size_t max_items;
 };
 
 static struct roster_host roster_hosts[16];
@@ -47,6 +56,19 @@ bool roster_versioning(const char *host)
 		if (strcasecmp(roster_hosts[i].host, host) == 0)
 			return roster_hosts[i].versioning;
 	return true;
+}
+
+static size_t roster_max_items(const char *host)
+{
+	for (size_t i = 0; i < roster_nhosts; i++)
+		if (strcasecmp(roster_hosts[i].host, host) == 0)
+			return roster_hosts[i].max_items;
+	return ROSTER_DEFAULT_MAX_ITEMS;
+}
+
+static void roster_full_text(const struct roster_user *u, char *text, size_t len)
+{
+	snprintf(text, len, "the roster is limited to %zu items", roster_max_items(u->host));
 }
 
 /* ---- presence stanzas the server makes ---- */
@@ -102,7 +124,27 @@ struct roster_sub_op {
 	struct xml_node *el;
 	enum roster_subtype t;
 	char *contact;
+	char *sender;         /* outbound: the full JID it came from */
 };
+
+static void roster_sub_op_free(struct roster_sub_op *op)
+{
+	free(op->contact);
+	free(op->sender);
+	free(op);
+}
+
+/* The user's subscription stanza would put a new item in a full roster:
+ * it goes back to the resource that sent it as a presence error. */
+static void roster_refuse_outbound(struct roster_user *u, struct roster_sub_op *op)
+{
+	char text[96];
+	roster_full_text(u, text, sizeof(text));
+	log_info("roster: %s: roster full, %s to %s refused", u->bare,
+		 roster_subtype_name(op->t), op->contact);
+	xml_set_attr(op->el, "from", op->sender);
+	router_bounce_text(op->el, "cancel", "not-allowed", text);
+}
 
 static void roster_out_fn(struct roster_user *u, void *arg)
 {
@@ -118,6 +160,11 @@ static void roster_out_fn(struct roster_user *u, void *arg)
 	/* Asking, approving and pre-approving put the contact in the roster
 	 * (§3.1.2, §3.1.5, §3.4); the others only change an existing item. */
 	bool adds = op->t == ROSTER_SUBSCRIBE || (op->t == ROSTER_SUBSCRIBED && v.changed);
+	if (adds && !roster_fits(u, op->contact, true, roster_max_items(u->host))) {
+		roster_refuse_outbound(u, op);
+		roster_sub_op_free(op);
+		return;
+	}
 	struct roster_tx *tx = roster_tx_new(u);
 	if (!it && adds)
 		it = roster_item_add(u, op->contact);
@@ -140,8 +187,7 @@ static void roster_out_fn(struct roster_user *u, void *arg)
 	if (v.forward && op->t == ROSTER_UNSUBSCRIBED && (cur.sub & ROSTER_SUB_FROM))
 		roster_tx_call(tx, fx_send_unavailable, op->contact, NULL);
 	roster_tx_commit(tx);
-	free(op->contact);
-	free(op);
+	roster_sub_op_free(op);
 }
 
 /* A subscription stanza from the user's client (home shard); takes el. */
@@ -176,10 +222,11 @@ static void roster_outbound(struct c2s *s, struct xml_node *el, enum roster_subt
 		return;
 	}
 	free(bare);
-	struct roster_sub_op *op = pl_malloc(sizeof(*op));
+	struct roster_sub_op *op = pl_calloc(1, sizeof(*op));
 	op->el = el;
 	op->t = t;
 	op->contact = contact;
+	op->sender = pl_strdup(c2s_full_jid(s));
 	roster_use(c2s_host(s), c2s_user(s), roster_out_fn, op);
 }
 
@@ -202,6 +249,15 @@ static void roster_in_fn(struct roster_user *u, void *arg)
 	if (it)
 		cur = it->st;
 	roster_sub_inbound(&cur, op->t, &v);
+	if (v.changed && !it && !roster_fits(u, op->contact, false, roster_max_items(u->host))) {
+		/* Too many requests wait already: denied as the user would
+		 * deny it (§3.2), so the contact's server stops asking. */
+		log_info("roster: %s: too many pending requests, subscribe from %s denied",
+			 u->bare, op->contact);
+		router_route(roster_presence("unsubscribed", u->bare, op->contact));
+		xml_free(op->el);
+		goto out;
+	}
 	bool was_visible = it && it->in_roster;
 	struct roster_tx *tx = roster_tx_new(u);
 	if (v.changed) {
@@ -233,8 +289,7 @@ static void roster_in_fn(struct roster_user *u, void *arg)
 		xml_free(op->el);
 	roster_tx_commit(tx);
 out:
-	free(op->contact);
-	free(op);
+	roster_sub_op_free(op);
 }
 
 static void roster_probe_fn(struct roster_user *u, void *arg)
@@ -327,7 +382,7 @@ static int roster_on_deliver(const char *host, void *event, void *arg)
 	}
 	/* delivered as from the contact's bare JID (§3.1.3) */
 	xml_set_attr(el, "from", contact);
-	struct roster_sub_op *op = pl_malloc(sizeof(*op));
+	struct roster_sub_op *op = pl_calloc(1, sizeof(*op));
 	op->el = el;
 	op->t = (enum roster_subtype)t;
 	op->contact = contact;
@@ -467,6 +522,16 @@ static void roster_iq_set(struct roster_user *u, struct iq_req *req)
 		iq_error(req, "modify", cond);
 		return;
 	}
+	if (!roster_fits(u, jid, true, roster_max_items(u->host))) {
+		/* A policy no retry gets past, hence not <resource-constraint/>
+		 * (RFC 6120 §8.3.3.10, §8.3.3.18). */
+		char text[96];
+		roster_full_text(u, text, sizeof(text));
+		log_info("roster: %s: roster full, item %s refused", u->bare, jid);
+		free(jid);
+		iq_error_text(req, "cancel", "not-allowed", text);
+		return;
+	}
 	struct roster_item *it = roster_find(u, jid);
 	if (!it)
 		it = roster_item_add(u, jid);
@@ -565,6 +630,7 @@ static int roster_on_features(const char *host, void *event, void *arg)
 
 static const struct modopt roster_opts[] = {
 	{ "versioning", MODOPT_BOOL, 0, 0, NULL },
+	{ "max_items", MODOPT_INT, 1, 1000000, NULL },
 	{ NULL, MODOPT_BOOL, 0, 0, NULL },
 };
 
@@ -581,6 +647,8 @@ static int roster_start(const char *host, const struct cfg_node *opts)
 	}
 	roster_hosts[roster_nhosts].host = pl_strdup(host);
 	roster_hosts[roster_nhosts].versioning = modopt_bool(opts, "versioning", true);
+	roster_hosts[roster_nhosts].max_items =
+		(size_t)modopt_int(opts, "max_items", ROSTER_DEFAULT_MAX_ITEMS);
 	roster_nhosts++;
 	if (!hook_features)
 		hook_features = hook_get("c2s_stream_features");

@@ -10,6 +10,7 @@
  *                 processing, the module's hooks
  *   presence.c    broadcast, probes, directed presence, per-session state
  *   offline.c     mod_offline: storing and replaying messages
+ *   offline_flex.c  mod_offline: flexible retrieval (XEP-0013, offline.h)
  *
  * Ownership: a user's roster cache lives on the user's home shard and is
  * touched only there. It is loaded from the store when first needed (the
@@ -131,6 +132,11 @@ void roster_session_close(const char *host, const char *user);
 void roster_set_interested(struct c2s *s);
 
 struct roster_item *roster_find(const struct roster_user *u, const char *jid);
+/* Room for jid under mod_roster's max_items (RFC 6121 leaves the roster's
+ * size to the server): as a roster item (in_roster), or as a subscription
+ * request from outside the roster, which are counted apart so strangers
+ * cannot fill the user's roster. What changes no count always fits. */
+bool roster_fits(const struct roster_user *u, const char *jid, bool in_roster, size_t max);
 struct roster_item *roster_item_add(struct roster_user *u, const char *jid);
 /* Takes it out of u and frees it. */
 void roster_item_remove(struct roster_user *u, struct roster_item *it);

@@ -116,6 +116,24 @@ struct roster_item *roster_find(const struct roster_user *u, const char *jid)
 	return NULL;
 }
 
+bool roster_fits(const struct roster_user *u, const char *jid, bool in_roster, size_t max)
+{
+	const struct roster_item *found = NULL;
+	size_t items = 0, requests = 0;
+	for (size_t i = 0; i < u->n; i++) {
+		const struct roster_item *it = u->items[i];
+		if (strcmp(it->jid, jid) == 0)
+			found = it;
+		if (it->in_roster)
+			items++;
+		else
+			requests++;
+	}
+	if (found && (found->in_roster || !in_roster))
+		return true;
+	return (in_roster ? items : requests) < max;
+}
+
 static void roster_items_push(struct roster_item ***items, size_t *n, size_t *cap,
 			      struct roster_item *it)
 {

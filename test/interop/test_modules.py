@@ -281,6 +281,44 @@ def xep0012_last_logout_of_a_contact(srv):
                  to='lastalice@localhost')
 
 
+def last_of(client, bare):
+    """(seconds, text) of a jabber:iq:last query about bare."""
+    kind, el = iq(client, 'get', "<query xmlns='jabber:iq:last'/>", to=bare)
+    assert kind == 'result', show(el)
+    q = el.find('{jabber:iq:last}query')
+    return int(q.get('seconds')), q.text or ''
+
+
+@test(timeout=40)
+def xep0012_6_status_of_the_last_unavailable_presence(srv):
+    alice = session(srv, 'lasttxtalice', resource='a')
+    bob = session(srv, 'lasttxtbob')
+    bob.send_presence(pto='lasttxtalice@localhost', ptype='subscribe')
+    xmpp_sleep(0.5)
+    alice.send_presence(pto='lasttxtbob@localhost', ptype='subscribed')
+    xmpp_sleep(0.5)
+    # Signing off with a status: the query's text is that status.
+    alice.send_presence(pstatus='here')
+    alice.send_presence(ptype='unavailable', pstatus='Gone fishing')
+    xmpp_sleep(0.3)
+    xmpp_disconnect(alice)
+    xmpp_sleep(0.3)
+    secs, text = last_of(bob, 'lasttxtalice@localhost')
+    assert text == 'Gone fishing' and 0 <= secs < 30, (secs, text)
+    # Online: 0 and no text.
+    alice = session(srv, 'lasttxtalice', resource='b')
+    assert last_of(alice, 'lasttxtalice@localhost') == (0, '')
+    # Available again after an unavailable: that status no longer counts,
+    # and a plain disconnect leaves none.
+    alice.send_presence(ptype='unavailable', pstatus='brb')
+    alice.send_presence(pstatus='back')
+    xmpp_sleep(0.3)
+    xmpp_disconnect(alice)
+    xmpp_sleep(0.3)
+    secs, text = last_of(bob, 'lasttxtalice@localhost')
+    assert text == '' and 0 <= secs < 30, (secs, text)
+
+
 # ------------------------------------------------------------ XEP-0054
 
 @test
@@ -472,6 +510,136 @@ def xep0191_blocking_holds_while_the_user_is_offline(srv):
     carol = session(srv, 'blkoffcarol')
     kind, el = iq(carol, 'get', "<vCard xmlns='vcard-temp'/>", to='blkoffalice@localhost')
     assert kind == 'result', show(el)
+
+
+def raw_authenticated(srv, user):
+    """A raw stream of user's, authenticated and restarted, not yet bound."""
+    account(srv, user)
+    s = RawStream(srv.ports['c2s'])
+    s.open()
+    s.starttls()
+    reply = s.auth_plain(user, PASSWORD)
+    assert reply is not None and reply.tag.endswith('success'), show(reply)
+    s.restart()
+    return s
+
+
+def bind_with_stanzas(s, resource, stanzas):
+    """Bind, with stanzas in the same write as the bind request: the server
+    handles them the moment the session is bound, before anything it
+    starts loading for the session can be in."""
+    s.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+           "<resource>%s</resource></bind></iq>%s" % (resource, ''.join(stanzas)))
+    bound = s.expect(NS_CLIENT, 'iq')
+    assert bound.get('type') == 'result' and bound.get('id') == 'bind1', show(bound)
+
+
+def keep_storage_busy(client, user, n=80):
+    """Queue n password changes (PBKDF2 on the storage workers, to the same
+    password) without waiting: storage reads submitted next wait behind
+    them, which widens any window that lasts until a read is in."""
+    for i in range(n):
+        client.send_raw("<iq type='set' id='busy%d'><query xmlns='jabber:iq:register'>"
+                        "<username>%s</username><password>%s</password></query></iq>"
+                        % (i, user, PASSWORD))
+
+
+def block_list_window_peers(srv):
+    """bob (blocked by alice) and carol, online without initial presence
+    (a probe from them would load alice's list before she logs in), each
+    recording what reaches them."""
+    bob = session(srv, 'winbob', resource='b')
+    carol = session(srv, 'wincarol', resource='c')
+    bob.got, carol.got = [], []
+    for kind in ('message', 'presence'):
+        bob.add_event_handler(kind, bob.got.append)
+        carol.add_event_handler(kind, carol.got.append)
+    return bob, carol
+
+
+def from_alice(got, kind):
+    return [x for x in got if x.name == kind and str(x['from']).startswith('winalice@')]
+
+
+@test(timeout=90)
+def xep0191_block_list_applies_from_the_first_stanza_after_login():
+    """After a server start no block list is in memory: the first login
+    reads it from storage, and what the client sent with its bind request
+    is handled before that read can be in. It waits for the list: nothing
+    reaches the blocked contact, nothing else is lost, and the blocked
+    contact's burst at the moment of login reaches no one."""
+    srv = own_server()
+    try:
+        alice = session(srv, 'winalice', resource='a')
+        xmpp_run(alice['xep_0191'].block('winbob@localhost'))
+        xmpp_disconnect(alice)
+        srv.restart()
+        bob, carol = block_list_window_peers(srv)
+        raw = raw_authenticated(srv, 'winalice')
+        bind_with_stanzas(raw, 'a', [
+            "<presence/>",
+            "<message to='winbob@localhost/b' id='m1'><body>one</body></message>",
+            "<message to='wincarol@localhost/c' id='m2'><body>for carol</body></message>",
+            "<iq to='winbob@localhost/b' type='get' id='v1'>"
+            "<query xmlns='jabber:iq:version'/></iq>",
+            "<presence to='winbob@localhost/b' id='p1'/>",
+            "<message to='WinBob@localhost/b' id='m3'><body>two</body></message>",
+        ])
+        for i in range(20):
+            bob.send_message(mto='winalice@localhost/a', mbody='burst %d' % i)
+        try:
+            got = read_while_looping(raw, 2.0)
+        finally:
+            raw.close()
+        errors = {e.get('id'): e for e in got if e.get('type') == 'error'}
+        for sid in ('m1', 'v1', 'p1', 'm3'):
+            e = errors.get(sid)
+            assert e is not None, 'no error for %s: %s' % (sid, [show(x) for x in got])
+            err = e.find('{%s}error' % NS_CLIENT)
+            assert condition(err) == 'not-acceptable', show(e)
+            assert err.find('{%s}blocked' % NS_BLOCKING_ERRORS) is not None, show(e)
+        assert 'm2' not in errors, show(errors['m2'])
+        burst = [show(e) for e in got if e.tag == tag(NS_CLIENT, 'message')
+                 and e.get('type') != 'error' and (e.get('from') or '').startswith('winbob@')]
+        assert not burst, 'blocked messages delivered: %s' % burst
+        leaked = [str(x) for x in bob.got if str(x['from']).startswith('winalice@')]
+        assert not leaked, 'reached the blocked contact: %s' % leaked
+        # Held is not lost: what was not blocked went out.
+        deadline = time.monotonic() + 5
+        while not from_alice(carol.got, 'message') and time.monotonic() < deadline:
+            xmpp_sleep(0.1)
+        assert [m['body'] for m in from_alice(carol.got, 'message')] == ['for carol'], carol.got
+
+        # A client that leaves while its stanzas wait for the list (storage
+        # kept busy so the list is read late): they are still decided and
+        # sent, and its directed presence does not outlive it.
+        xmpp_disconnect(bob)
+        xmpp_disconnect(carol)
+        srv.restart()
+        bob, carol = block_list_window_peers(srv)
+        raw = raw_authenticated(srv, 'winalice')
+        keep_storage_busy(carol, 'wincarol')
+        bind_with_stanzas(raw, 'gone', [
+            "<presence to='wincarol@localhost/c'/>",
+            "<message to='wincarol@localhost/c' id='m4'><body>parting</body></message>",
+            "<message to='winbob@localhost/b' id='m5'><body>nope</body></message>",
+        ])
+        raw.send('</stream:stream>')
+        raw.close()
+        deadline = time.monotonic() + 15
+        while not from_alice(carol.got, 'message') and time.monotonic() < deadline:
+            xmpp_sleep(0.1)
+        assert [m['body'] for m in from_alice(carol.got, 'message')] == ['parting'], carol.got
+        xmpp_sleep(0.5)
+        seen = from_alice(carol.got, 'presence')
+        assert not seen or seen[-1]['type'] == 'unavailable', [str(p) for p in seen]
+        leaked = [str(x) for x in bob.got if str(x['from']).startswith('winalice@')]
+        assert not leaked, 'reached the blocked contact: %s' % leaked
+        log = srv.log()
+        assert 'waiting for the block list' in log, 'the client left after the list was in'
+        assert 'already wait for the block list' not in log
+    finally:
+        assert srv.stop() == 0
 
 
 # ------------------------------------------------------------ XEP-0157

@@ -409,6 +409,78 @@ def rfc6121_4_3_probe_of_offline_contact_and_of_non_contact(srv):
     assert not pushes(cs) and roster_get(cs)[1] == {}
 
 
+def sign_off(c, status=None):
+    """Leave, after an unavailable presence with status (None: just drop
+    the stream); returns the time just before."""
+    t = time.time()
+    if status is not None:
+        c.send_presence(ptype='unavailable', pstatus=status)
+        sync(c)
+    xmpp_disconnect(c)
+    return t
+
+
+def probe_answer(srv, a, resource, jb):
+    """a logs in (and so probes its contacts); b's answer, which must be
+    the only presence of b's that a gets."""
+    ca = im_session(srv, a, resource, roster=True, presence=True)
+    p = wait_presence(ca, jb, 'unavailable')
+    quiet(ca, ca.got_presence)
+    assert len(presences(ca, jb)) == 1, [str(q) for q in presences(ca, jb)]
+    xmpp_disconnect(ca)
+    return p
+
+
+@test(timeout=60)
+def rfc6121_4_3_2_probe_of_offline_contact_tells_its_last_unavailable_presence(srv):
+    a, b = users_on_two_shards(srv, 'gone')
+    jb = jid(srv, b)
+    ca = im_session(srv, a, roster=True, presence=True)
+    cb = im_session(srv, b, roster=True, presence=True)
+    befriend(srv, ca, cb)
+    xmpp_disconnect(ca)
+    t_out = sign_off(cb, 'Gone fishing')
+    # later, so the stamp can only be the logout's and not the probe's
+    time.sleep(2.5)
+    p = probe_answer(srv, a, 'back', jb)
+    assert p.xml.get('from') == jb and p['status'] == 'Gone fishing', p
+    stamp = assert_delay(p, srv.host, not_before=t_out, not_after=t_out + 0.5)
+    # after a restart the same comes from storage
+    srv.restart()
+    p = probe_answer(srv, a, 'restarted', jb)
+    assert p['status'] == 'Gone fishing', p
+    assert assert_delay(p, srv.host) == stamp, (delay_of(p), stamp)
+    # a plain disconnect leaves no status, only the time
+    cb = im_session(srv, b, 'again', roster=True, presence=True)
+    t_out = sign_off(cb)
+    p = probe_answer(srv, a, 'third', jb)
+    assert not p.xml.findall('{jabber:client}status'), p
+    assert_delay(p, srv.host, not_before=t_out, not_after=time.time())
+
+
+@test(timeout=60)
+def rfc6121_4_3_2_probe_answer_without_a_known_logout_has_no_delay():
+    # without mod_last no logout is recorded: unavailable, and nothing more
+    srv = parley.Server(threads=THREADS, extra_config='''
+        modules:
+          mod_roster: {}
+          mod_ping: {}
+          mod_disco: {}
+        ''')
+    try:
+        a, b = users_on_two_shards(srv, 'nolast')
+        jb = jid(srv, b)
+        ca = im_session(srv, a, roster=True, presence=True)
+        cb = im_session(srv, b, roster=True, presence=True)
+        befriend(srv, ca, cb)
+        xmpp_disconnect(ca)
+        sign_off(cb, 'not kept')
+        p = probe_answer(srv, a, 'back', jb)
+        assert delay_of(p) is None and not p.xml.findall('{jabber:client}status'), p
+    finally:
+        assert srv.stop() == 0
+
+
 @test
 def rfc6121_4_6_directed_presence_and_unavailable_on_disconnect(srv):
     a, b = users_on_two_shards(srv, 'dir')

@@ -1,13 +1,18 @@
 /* Unit tests of the basic server modules' pure pieces: option checks with
  * file:line errors, XEP-0082/0202 time formatting, the vCard size limit,
  * XEP-0115 caps hashes (the XEP's own examples), XEP-0049 forbidden
- * namespaces, XEP-0191 JID matching and stored-element round trips. */
+ * namespaces, XEP-0191 JID matching and stored-element round trips; and
+ * the storage job's per-user quota against a real store. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -15,6 +20,7 @@
 #include "core/listen.h"
 #include "core/module.h"
 #include "core/pl.h"
+#include "core/store.h"
 #include "xmpp/disco.h"
 #include "xmpp/modules.h"
 #include "xmpp/xml.h"
@@ -22,6 +28,7 @@
 
 static char dir[64];
 static char path[128];
+static char store_dir[128];
 
 static int setup(void **state)
 {
@@ -36,9 +43,11 @@ static int setup(void **state)
 	pm_register(&mod_blocking);
 	pm_register(&mod_register);
 	pm_register(&mod_caps);
+	pm_register(&mod_roster);
 	strcpy(dir, "/tmp/parley-mods-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/parley.yml", dir);
+	snprintf(store_dir, sizeof(store_dir), "%s/data", dir);
 	return 0;
 }
 
@@ -115,6 +124,15 @@ static void options_bad_values_name_file_line(void **state)
 		     "    registration_timeout: -5\n", 4, "out of range 0..");
 	expect_error("  mod_register:\n"
 		     "    registration_timeout: [1]\n", 4, "expected a single value");
+	expect_error("  mod_roster:\n"
+		     "    max_items: 0\n", 4, "out of range 1..1000000");
+	expect_error("  mod_roster:\n"
+		     "    versioning: true\n"
+		     "    max_items: abc\n", 5, "'abc' is not a number");
+	expect_error("  mod_private: {max_items: -1}\n", 3, "out of range 1..1000000");
+	expect_error("  mod_private:\n"
+		     "    max_items: 100\n"
+		     "    max_size: 10\n", 5, "10 bytes is out of range 1024..");
 }
 
 static void options_valid_values_are_read_back(void **state)
@@ -124,6 +142,8 @@ static void options_valid_values_are_read_back(void **state)
 				  " ping_ack_timeout: 1, timeout_action: none}\n"
 				  "  mod_vcard: {max_size: 8k}\n"
 				  "  mod_register: {registration_timeout: infinity}\n"
+				  "  mod_roster: {max_items: 3}\n"
+				  "  mod_private: {max_items: 7, max_size: 2k}\n"
 				  "  mod_version: {}\n");
 	const struct cfg_node *ping = cfg_map_get(c->modules, "mod_ping");
 	assert_true(modopt_bool(ping, "send_pings", false));
@@ -131,6 +151,10 @@ static void options_valid_values_are_read_back(void **state)
 	assert_int_equal(modopt_int(ping, "ping_ack_timeout", 32), 1);
 	assert_string_equal(modopt_str(ping, "timeout_action", "kill"), "none");
 	assert_int_equal(modopt_size(cfg_map_get(c->modules, "mod_vcard"), "max_size", 1), 8192);
+	assert_int_equal(modopt_int(cfg_map_get(c->modules, "mod_roster"), "max_items", 1000), 3);
+	const struct cfg_node *priv = cfg_map_get(c->modules, "mod_private");
+	assert_int_equal(modopt_int(priv, "max_items", 100), 7);
+	assert_int_equal(modopt_size(priv, "max_size", 1), 2048);
 	/* "infinity" reads as -1: no limit. */
 	assert_int_equal(modopt_int(cfg_map_get(c->modules, "mod_register"),
 				    "registration_timeout", 600), -1);
@@ -491,6 +515,163 @@ static void stored_elements_round_trip(void **state)
 	assert_null(modstore_xml_parse("<!DOCTYPE x><a/>"));
 }
 
+/* What is stored can be much larger than what arrived: a prefix used
+ * inside another default namespace is declared again on every element,
+ * which is why mod_private measures the stored form, not the stanza. */
+static void stored_form_can_outgrow_the_stanza(void **state)
+{
+	(void)state;
+	char ns[201];
+	memset(ns, 'n', sizeof(ns) - 1);
+	ns[sizeof(ns) - 1] = '\0';
+	char in[4096];
+	int len = snprintf(in, sizeof(in), "<x xmlns='example:x' xmlns:p='%s'>", ns);
+	for (int i = 0; i < 100; i++)
+		len += snprintf(in + len, sizeof(in) - (size_t)len, "<p:a/><b/>");
+	len += snprintf(in + len, sizeof(in) - (size_t)len, "</x>");
+	struct xml_node *el = modstore_xml_parse(in);
+	assert_non_null(el);
+	char *text = modstore_xml_text(el);
+	assert_true(strlen(text) > 10 * (size_t)len);
+	free(text);
+	xml_free(el);
+}
+
+/* ---- the quota of modstore_exec_capped, on a real store ---- */
+
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+
+struct q_result {
+	bool done;
+	int status;
+	long changes;
+	char first[32];
+};
+
+static void q_done(void *arg, int status, char **rows, size_t nrows, long changes)
+{
+	struct q_result *r = arg;
+	pthread_mutex_lock(&q_mu);
+	r->status = status;
+	r->changes = changes;
+	snprintf(r->first, sizeof(r->first), "%s", nrows ? rows[0] : "");
+	r->done = true;
+	pthread_cond_broadcast(&q_cv);
+	pthread_mutex_unlock(&q_mu);
+}
+
+static void q_wait(struct q_result *r)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&q_mu);
+	while (!r->done && pthread_cond_timedwait(&q_cv, &q_mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&q_mu);
+	assert_true(r->done);
+}
+
+#define Q_COUNT "SELECT COUNT(*) FROM private_storage WHERE host = ?1 AND username = ?2"
+
+/* Removes the namespaces in del and stores those in put (xml 'v<ns>') for
+ * user under max, all in one job; returns its status. */
+static int q_change(const char *user, const char *const *del, size_t ndel,
+		    const char *const *put, size_t nput, long max)
+{
+	const char *dparams[16 * 3], *pparams[16 * 4];
+	char vals[16][40];
+	for (size_t i = 0; i < ndel; i++) {
+		dparams[i * 3] = "localhost";
+		dparams[i * 3 + 1] = user;
+		dparams[i * 3 + 2] = del[i];
+	}
+	for (size_t i = 0; i < nput; i++) {
+		snprintf(vals[i], sizeof(vals[i]), "v%s", put[i]);
+		pparams[i * 4] = "localhost";
+		pparams[i * 4 + 1] = user;
+		pparams[i * 4 + 2] = put[i];
+		pparams[i * 4 + 3] = vals[i];
+	}
+	const struct modstore_rows stmts[] = {
+		{ "DELETE FROM private_storage WHERE host = ?1 AND username = ?2"
+		  " AND namespace = ?3", dparams, 3, ndel },
+		{ "INSERT OR REPLACE INTO private_storage (host, username, namespace, xml)"
+		  " VALUES (?1, ?2, ?3, ?4)", pparams, 4, nput },
+	};
+	const char *who[] = { "localhost", user };
+	struct q_result r = { 0 };
+	modstore_exec_capped(stmts, 2, Q_COUNT, who, 2, max, q_done, &r);
+	q_wait(&r);
+	return r.status;
+}
+
+static int q_store(const char *user, const char *const *nss, size_t n, long max)
+{
+	return q_change(user, NULL, 0, nss, n, max);
+}
+
+static int q_count(const char *user)
+{
+	const char *params[] = { "localhost", user };
+	struct q_result r = { 0 };
+	modstore_exec(Q_COUNT, params, 2, 1, q_done, &r);
+	q_wait(&r);
+	assert_int_equal(r.status, PL_OK);
+	return atoi(r.first);
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void modstore_capped_set_is_all_or_nothing(void **state)
+{
+	(void)state;
+	char err[256];
+	if (store_open(store_dir, 2, err, sizeof(err)) != PL_OK)
+		fail_msg("store_open: %s", err);
+	const char *ab[] = { "a", "b" }, *cd[] = { "c", "d" }, *ac[] = { "a", "c" };
+	const char *b[] = { "b" }, *d[] = { "d" }, *e[] = { "e" }, *ef[] = { "e", "f" };
+
+	assert_int_equal(q_store("u", ab, 2, 3), PL_OK);
+	/* two new namespaces where one fits: neither is stored */
+	assert_int_equal(q_store("u", cd, 2, 3), PL_DECLINED);
+	assert_int_equal(q_count("u"), 2);
+	/* one replaced, one new: item number 3 fits */
+	assert_int_equal(q_store("u", ac, 2, 3), PL_OK);
+	assert_int_equal(q_count("u"), 3);
+	assert_int_equal(q_store("u", d, 1, 3), PL_DECLINED);
+	/* replacing always works at the limit, and above a lowered one */
+	assert_int_equal(q_store("u", b, 1, 3), PL_OK);
+	assert_int_equal(q_store("u", b, 1, 1), PL_OK);
+	assert_int_equal(q_store("u", e, 1, 1), PL_DECLINED);
+	assert_int_equal(q_count("u"), 3);
+	/* a removal in the same change makes room, all or nothing */
+	assert_int_equal(q_change("u", ab, 1, d, 1, 3), PL_OK);
+	assert_int_equal(q_count("u"), 3);
+	assert_int_equal(q_change("u", b, 1, ef, 2, 3), PL_DECLINED);
+	assert_int_equal(q_count("u"), 3);
+	assert_int_equal(q_change("u", b, 1, e, 1, 3), PL_OK);
+	/* the quota is per user */
+	assert_int_equal(q_store("v", cd, 2, 3), PL_OK);
+	assert_int_equal(q_count("v"), 2);
+}
+
+/* Also after a failed assertion, so no database is left behind. */
+static int store_teardown(void **state)
+{
+	(void)state;
+	store_close();
+	nftw(store_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +691,8 @@ int main(void)
 		cmocka_unit_test(xep0049_forbidden_namespaces),
 		cmocka_unit_test(xep0191_6_jid_matching),
 		cmocka_unit_test(stored_elements_round_trip),
+		cmocka_unit_test(stored_form_can_outgrow_the_stanza),
+		cmocka_unit_test_teardown(modstore_capped_set_is_all_or_nothing, store_teardown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

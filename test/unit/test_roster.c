@@ -1,6 +1,7 @@
 /*
  * Unit tests of the presence subscription state machine: RFC 6121
- * Appendix A, every row of the eight tables, plus pre-approval (§3.4).
+ * Appendix A, every row of the eight tables, plus pre-approval (§3.4);
+ * and of the roster size limit as the cache counts it.
  *
  * States are written as the RFC names them; "+P" marks a pre-approval.
  */
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -299,6 +301,53 @@ static void names_round_trip_and_reject_others(void **state)
 	assert_int_equal(roster_subtype_parse(NULL), -1);
 }
 
+/* ---- the roster size limit (mod_roster max_items) ---- */
+
+static struct roster_item *add(struct roster_user *u, const char *jid, bool in_roster)
+{
+	struct roster_item *it = roster_item_add(u, jid);
+	it->in_roster = in_roster;
+	it->st.pending_in = !in_roster;
+	return it;
+}
+
+static void roster_limit_counts_items_and_requests_apart(void **state)
+{
+	(void)state;
+	struct roster_user u = { 0 };
+
+	assert_true(roster_fits(&u, "a@example.test", true, 3));
+	assert_true(roster_fits(&u, "a@example.test", false, 3));
+	add(&u, "a@example.test", true);
+	add(&u, "b@example.test", true);
+	assert_true(roster_fits(&u, "c@example.test", true, 3));   /* item number 3 */
+	add(&u, "c@example.test", true);
+	/* item number max+1 is refused, updating an item is not */
+	assert_false(roster_fits(&u, "d@example.test", true, 3));
+	assert_true(roster_fits(&u, "b@example.test", true, 3));
+	assert_true(roster_fits(&u, "b@example.test", false, 3));
+	/* requests from strangers have their own count */
+	assert_true(roster_fits(&u, "s1@example.test", false, 3));
+	add(&u, "s1@example.test", false);
+	add(&u, "s2@example.test", false);
+	add(&u, "s3@example.test", false);
+	assert_false(roster_fits(&u, "s4@example.test", false, 3));
+	assert_true(roster_fits(&u, "s2@example.test", false, 3));   /* asked again */
+	/* taking a request into the full roster makes an item */
+	assert_false(roster_fits(&u, "s2@example.test", true, 3));
+	/* a removal makes room */
+	roster_item_remove(&u, roster_find(&u, "a@example.test"));
+	assert_true(roster_fits(&u, "d@example.test", true, 3));
+	assert_true(roster_fits(&u, "s2@example.test", true, 3));
+	/* above a lowered limit: existing items still update, nothing is added */
+	assert_true(roster_fits(&u, "c@example.test", true, 1));
+	assert_false(roster_fits(&u, "d@example.test", true, 1));
+	assert_false(roster_fits(&u, "s4@example.test", false, 1));
+	while (u.n)
+		roster_item_remove(&u, u.items[0]);
+	free(u.items);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +361,7 @@ int main(void)
 		cmocka_unit_test(rfc6121_a_3_4_inbound_unsubscribed),
 		cmocka_unit_test(rfc6121_3_full_cycle_both_sides_agree),
 		cmocka_unit_test(names_round_trip_and_reject_others),
+		cmocka_unit_test(roster_limit_counts_items_and_requests_apart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
