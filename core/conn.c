@@ -2,8 +2,10 @@
  * conn.c - TCP and TLS stream connections on the reactor.
  *
  * Reads go through one buffer per thread, so an idle conn holds no read
- * buffer; output is queued in c->out only when the socket does not take it
- * at once. OpenSSL talks to the non-blocking fd directly (SSL_set_fd).
+ * buffer. Output is queued in c->out and written by conn_flush_soon() just
+ * before the loop sleeps: a recipient of many stanzas in one batch of
+ * events gets one write(), and one wake-up, for all of them. c->out is
+ * freed once it drains, so an idle conn holds no write buffer either. OpenSSL talks to the non-blocking fd directly (SSL_set_fd).
  * Teardown is always deferred: on_close() and the free run after the
  * current batch of events, so no callback ever frees the conn it runs in.
  */
@@ -29,6 +31,7 @@ static __thread uint8_t conn_rbuf[CONN_READ_CHUNK];
 static void conn_io_cb(struct ev_loop *loop, struct ev_io *io, int events);
 static void conn_flush(struct conn *c);
 static void conn_finalize(struct conn *c, int err);
+static void conn_flush_soon(struct ev_pending *p);
 
 static void conn_update_mask(struct conn *c)
 {
@@ -37,7 +40,9 @@ static void conn_update_mask(struct conn *c)
 	int mask = 0;
 	if (c->state == CONN_OPEN)
 		mask |= EV_READ;
-	if (buf_used(&c->out) > 0 || c->tls_want_write)
+	/* A flush queued for before-sleep needs no EV_WRITE: only output the
+	 * socket refused waits for writability. */
+	if ((buf_used(&c->out) > 0 && !ev_pending_queued(&c->flush_soon)) || c->tls_want_write)
 		mask |= EV_WRITE;
 	if (c->ssl && c->tls_handshaking)
 		mask |= EV_READ;
@@ -59,6 +64,7 @@ struct conn *conn_new(int fd, const struct sockaddr *peer, socklen_t plen,
 	}
 	c->state = CONN_OPEN;
 	ev_timer_init(&c->close_timer, NULL, c);
+	ev_pending_init(&c->flush_soon, conn_flush_soon);
 	ev_io_init(&c->io, fd, conn_io_cb, c);
 	if (ev_io_start(c->loop, &c->io, EV_READ) != PL_OK) {
 		close(fd);
@@ -151,6 +157,8 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx)
 	 * one SSL_do_handshake() call, and on_tls() must never run inside the
 	 * protocol's on_data(). */
 	c->tls_pending = ctx;
+	if (!c->moving)
+		ev_pending_add(c->loop, &c->flush_soon);
 	conn_update_mask(c);
 	return PL_OK;
 }
@@ -242,6 +250,7 @@ static void conn_flush(struct conn *c)
 			}
 		}
 		c->bytes_out += (uint64_t)n;
+		c->writes++;
 		buf_consume(&c->out, (size_t)n);
 	}
 	/* Output drained: a pending STARTTLS can begin, a closing conn ends. */
@@ -285,8 +294,21 @@ static void conn_io_cb(struct ev_loop *loop, struct ev_io *io, int events)
 				return;
 		}
 	}
-	if (c->state != CONN_CLOSED && !c->moving)
-		conn_flush(c);
+	/* Replies join whatever else this batch sends to c. A STARTTLS
+	 * begins from the flush too, after its <proceed/> is out. */
+	if (c->state != CONN_CLOSED && !c->moving &&
+	    (buf_used(&c->out) > 0 || c->tls_pending))
+		ev_pending_add(c->loop, &c->flush_soon);
+	if (c->state != CONN_CLOSED)
+		conn_update_mask(c);
+}
+
+static void conn_flush_soon(struct ev_pending *p)
+{
+	struct conn *c = PL_CONTAINER_OF(p, struct conn, flush_soon);
+	if (c->state == CONN_CLOSED || c->moving)
+		return;
+	conn_flush(c);
 	if (c->state != CONN_CLOSED)
 		conn_update_mask(c);
 }
@@ -297,15 +319,10 @@ void conn_write(struct conn *c, const void *data, size_t len)
 		return;
 	int was_empty = buf_used(&c->out) == 0;
 	buf_append(&c->out, data, len);
-	/* Try at once when nothing was queued: most writes complete here and
-	 * never wake epoll for EV_WRITE. During a move the new shard flushes. */
-	if (was_empty && !c->moving && !(c->ssl && c->tls_handshaking)) {
-		conn_flush(c);
-		if (c->state != CONN_CLOSED)
-			conn_update_mask(c);
-	} else if (!c->moving) {
-		conn_update_mask(c);
-	}
+	/* Output that was already waiting has a flush queued or EV_WRITE
+	 * armed; during a move the new shard flushes. */
+	if (was_empty && !c->moving)
+		ev_pending_add(c->loop, &c->flush_soon);
 }
 
 void conn_write_str(struct conn *c, const char *s)
@@ -324,10 +341,20 @@ void conn_close(struct conn *c)
 	if (c->state != CONN_OPEN)
 		return;
 	c->state = CONN_CLOSING;
-	if (buf_used(&c->out) == 0 && !c->tls_pending && !c->moving) {
+	if (c->moving)
+		goto wait;
+	/* Closing is rare: write what is queued now rather than before sleep,
+	 * so the conn goes away in this batch, ahead of anything the caller
+	 * defers after it (a shard's teardown does). */
+	ev_pending_cancel(&c->flush_soon);
+	conn_flush(c);
+	if (c->state == CONN_CLOSED)
+		return;
+	if (buf_used(&c->out) == 0 && !c->tls_pending) {
 		conn_finalize(c, 0);
 		return;
 	}
+wait:
 	c->close_timer.cb = conn_close_timeout;
 	if (!c->moving)
 		ev_timer_start(c->loop, &c->close_timer, CONN_CLOSE_FLUSH_MS);
@@ -352,6 +379,7 @@ static void conn_finalize(struct conn *c, int err)
 		return;
 	c->state = CONN_CLOSED;
 	c->close_err = (uint8_t)(err > 255 ? 255 : err);
+	ev_pending_cancel(&c->flush_soon);
 	ev_timer_stop(c->loop, &c->close_timer);
 	ev_io_stop(c->loop, &c->io);
 	if (c->ssl && err == 0 && !c->tls_handshaking)
@@ -407,6 +435,7 @@ void conn_move(struct conn *c, int to, void (*then)(struct conn *c))
 	c->moving = 1;
 	c->move_to = to;
 	c->move_then = then;
+	ev_pending_cancel(&c->flush_soon);
 	ev_timer_stop(c->loop, &c->close_timer);
 	ev_io_stop(c->loop, &c->io);
 	ev_defer(c->loop, conn_move_depart, c);

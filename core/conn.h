@@ -8,6 +8,8 @@
  * shard (the fd is re-registered there). conn_close() flushes what is queued
  * and frees the conn after the current batch of events (never inside a
  * callback), calling on_close() once.
+ * Output is coalesced: conn_write() only queues, and the conn writes what it
+ * holds once before its loop sleeps.
  * Memory: no buffer is held while idle; reads go through a per-shard buffer,
  * and OpenSSL runs with SSL_MODE_RELEASE_BUFFERS.
  */
@@ -53,9 +55,11 @@ struct conn {
 	uint8_t close_err;             /* errno-ish reason for on_close */
 	SSL_CTX *tls_pending;          /* STARTTLS: handshake once output is flushed */
 	struct ev_timer close_timer;   /* bounds the flush of a closing conn */
+	struct ev_pending flush_soon;  /* queued output written before the loop sleeps */
 	void (*move_then)(struct conn *c);
 	int move_to;
 	uint64_t bytes_in, bytes_out;
+	uint64_t writes;               /* write()/SSL_write() calls that sent bytes */
 };
 
 /* Take ownership of an accepted, non-blocking fd on the calling shard. */
@@ -67,7 +71,8 @@ struct conn *conn_new(int fd, const struct sockaddr *peer, socklen_t plen,
  * it completes, never from inside on_data(). */
 int conn_starttls(struct conn *c, SSL_CTX *ctx);
 static inline int conn_is_tls(const struct conn *c) { return c->ssl != NULL; }
-/* Queue bytes; sent as soon as the socket takes them. */
+/* Queue bytes; written once per loop iteration, before the loop sleeps, so
+ * every stanza a batch of events sends to this conn costs one write(). */
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_write_str(struct conn *c, const char *s);
 /* Flush queued output, then close and free (deferred). */

@@ -42,6 +42,7 @@ struct ev_loop {
 	struct ev_defer_node *defer_head, *defer_tail;
 	struct ev_hook hooks[EV_MAX_HOOKS];
 	int nhooks;
+	struct ev_pending *pending;
 };
 
 static void ev_wake_cb(struct ev_loop *loop, struct ev_io *io, int events)
@@ -259,6 +260,38 @@ int ev_add_before_sleep(struct ev_loop *loop, ev_defer_fn *fn, void *arg)
 	return PL_OK;
 }
 
+void ev_pending_add(struct ev_loop *loop, struct ev_pending *p)
+{
+	if (p->pprev)
+		return;
+	p->next = loop->pending;
+	if (p->next)
+		p->next->pprev = &p->next;
+	loop->pending = p;
+	p->pprev = &loop->pending;
+}
+
+void ev_pending_cancel(struct ev_pending *p)
+{
+	if (!p->pprev)
+		return;
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
+	p->next = NULL;
+	p->pprev = NULL;
+}
+
+static void ev_run_pending(struct ev_loop *loop)
+{
+	/* Unlinked before the call, so fn may queue p again or free it. */
+	while (loop->pending) {
+		struct ev_pending *p = loop->pending;
+		ev_pending_cancel(p);
+		p->fn(p);
+	}
+}
+
 uint64_t ev_now(struct ev_loop *loop)
 {
 	return loop->now;
@@ -298,6 +331,7 @@ int ev_loop_run(struct ev_loop *loop)
 	while (!loop->stop) {
 		for (int h = 0; h < loop->nhooks; h++)
 			loop->hooks[h].fn(loop->hooks[h].arg);
+		ev_run_pending(loop);
 		int n = epoll_wait(loop->epfd, events, EV_BATCH, ev_poll_timeout(loop));
 		if (n < 0 && errno != EINTR) {
 			log_error("ev: epoll_wait: %s", strerror(errno));
@@ -326,6 +360,7 @@ int ev_loop_run(struct ev_loop *loop)
 		ev_run_timers(loop);
 		ev_run_defers(loop);
 	}
+	ev_run_pending(loop);
 	ev_run_defers(loop);
 	return PL_OK;
 }

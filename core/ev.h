@@ -63,7 +63,31 @@ static inline bool ev_timer_active(const struct ev_timer *t) { return t->heap_in
 void ev_defer(struct ev_loop *loop, ev_defer_fn *fn, void *arg);
 
 /* Called every iteration before the loop sleeps (up to 8 hooks per loop). */
+
 int ev_add_before_sleep(struct ev_loop *loop, ev_defer_fn *fn, void *arg);
+
+/* Work an object wants done once before the loop next sleeps, embedded in
+ * the object (no allocation): a connection's queued output is written once
+ * per iteration, however many stanzas reached it in the batch. Pending
+ * items run after the before-sleep hooks and once more when the loop stops;
+ * an item added while they run is run in the same pass. */
+struct ev_pending;
+typedef void ev_pending_fn(struct ev_pending *p);
+struct ev_pending {
+	struct ev_pending *next, **pprev;   /* pprev NULL: not pending */
+	ev_pending_fn *fn;
+};
+static inline void ev_pending_init(struct ev_pending *p, ev_pending_fn *fn)
+{
+	p->next = NULL;
+	p->pprev = NULL;
+	p->fn = fn;
+}
+static inline bool ev_pending_queued(const struct ev_pending *p) { return p->pprev != NULL; }
+/* Queue p (no-op when already queued); O(1). */
+void ev_pending_add(struct ev_loop *loop, struct ev_pending *p);
+/* Unqueue p (no-op when not queued); O(1). */
+void ev_pending_cancel(struct ev_pending *p);
 
 /* Runs until ev_loop_stop(); returns 0. */
 int ev_loop_run(struct ev_loop *loop);

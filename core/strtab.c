@@ -15,8 +15,9 @@ static size_t strtab_hash(const char *s)
 
 static struct strtab_node **strtab_slot(const struct strtab *t, const char *key)
 {
-	struct strtab_node **p = &t->slots[strtab_hash(key) & (t->nslots - 1)];
-	while (*p && strcmp(strtab_key(t, *p), key) != 0)
+	size_t h = strtab_hash(key);
+	struct strtab_node **p = &t->slots[h & (t->nslots - 1)];
+	while (*p && ((*p)->hash != h || strcmp(strtab_key(t, *p), key) != 0))
 		p = &(*p)->next;
 	return p;
 }
@@ -34,7 +35,7 @@ static void strtab_grow(struct strtab *t)
 		struct strtab_node *e = t->slots[i];
 		while (e) {
 			struct strtab_node *next = e->next;
-			size_t j = strtab_hash(strtab_key(t, e)) & (n - 1);
+			size_t j = e->hash & (n - 1);
 			e->next = slots[j];
 			slots[j] = e;
 			e = next;
@@ -49,7 +50,8 @@ void strtab_put(struct strtab *t, struct strtab_node *n)
 {
 	if (t->n >= t->nslots)
 		strtab_grow(t);
-	struct strtab_node **p = &t->slots[strtab_hash(strtab_key(t, n)) & (t->nslots - 1)];
+	n->hash = strtab_hash(strtab_key(t, n));
+	struct strtab_node **p = &t->slots[n->hash & (t->nslots - 1)];
 	n->next = *p;
 	*p = n;
 	t->n++;

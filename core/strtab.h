@@ -19,6 +19,7 @@
 
 struct strtab_node {
 	struct strtab_node *next;
+	size_t hash;          /* of the key: most chain entries are skipped unread */
 };
 
 struct strtab {

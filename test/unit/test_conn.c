@@ -1,4 +1,5 @@
-/* Unit tests of connections: echo, back-pressure, flush-then-close, and
+/* Unit tests of connections: echo, back-pressure, flush-then-close, output
+ * coalesced into one write per loop iteration, and
  * hand-over of a live connection to another shard. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +132,63 @@ static void echo_survives_back_pressure_and_close_is_reported_once(void **state)
 	assert_true((intptr_t)ok);
 	assert_int_equal(P.got, 4u << 20);
 	assert_int_equal(P.closes, 1);
+	shards_destroy();
+}
+
+/* ---- output coalescing ---- */
+
+static struct conn *coalesce_conn;
+static int coalesce_peer;
+static struct ev_timer coalesce_check;
+
+static void coalesce_checked(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	(void)t;
+	/* The loop slept since the writes: one write() carried all three. */
+	assert_int_equal(coalesce_conn->writes, 1);
+	char got[64] = "";
+	ssize_t n = recv(coalesce_peer, got, sizeof(got) - 1, MSG_DONTWAIT);
+	assert_int_equal(n, 15);
+	assert_string_equal(got, "<a/><b/><c/>end");
+	/* Then a close with output still queued: the bytes go out first. */
+	conn_write(coalesce_conn, "bye", 3);
+	conn_close(coalesce_conn);
+}
+
+static void coalesce_writes(void *arg)
+{
+	(void)arg;
+	struct conn *c = coalesce_conn = conn_new(srv_fd, NULL, 0, &echo_handler, &P);
+	assert_non_null(c);
+	conn_write_str(c, "<a/>");
+	conn_write_str(c, "<b/>");
+	conn_write(c, "<c/>end", 7);
+	/* Nothing is written inside the batch that queued it. */
+	char tmp[8];
+	assert_int_equal(recv(coalesce_peer, tmp, sizeof(tmp), MSG_DONTWAIT), -1);
+	assert_int_equal(c->writes, 0);
+	ev_timer_init(&coalesce_check, coalesce_checked, NULL);
+	ev_timer_start(c->loop, &coalesce_check, 1);   /* after the loop slept */
+}
+
+static void writes_in_one_batch_become_one_write_and_close_flushes_first(void **state)
+{
+	(void)state;
+	memset(&P, 0, sizeof(P));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	srv_fd = sv[0];
+	coalesce_peer = sv[1];
+	assert_int_equal(shards_create(1), PL_OK);
+	shard_post(0, coalesce_writes, NULL);
+	shards_run();   /* stops when the conn closes */
+	char got[8] = "";
+	assert_int_equal(recv(sv[1], got, sizeof(got) - 1, MSG_DONTWAIT), 3);
+	assert_string_equal(got, "bye");
+	assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 0);   /* EOF */
+	assert_int_equal(P.closes, 1);
+	close(sv[1]);
 	shards_destroy();
 }
 
@@ -333,6 +391,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(echo_survives_back_pressure_and_close_is_reported_once),
+		cmocka_unit_test(writes_in_one_batch_become_one_write_and_close_flushes_first),
 		cmocka_unit_test(conn_move_hands_a_live_connection_to_another_shard),
 		cmocka_unit_test(starttls_from_on_data_never_reenters_and_keeps_the_stream),
 	};

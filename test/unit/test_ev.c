@@ -241,6 +241,70 @@ static void before_sleep_hooks_run_each_iteration(void **state)
 	ev_loop_free(loop);
 }
 
+/* ---- pending items ---- */
+
+struct item {
+	struct ev_pending p;
+	struct ev_loop *loop;
+	int runs;
+	int requeue;      /* times it queues itself again from its own call */
+};
+
+static struct item items[3];
+static int pending_order[8], npending_order;
+
+static void item_run(struct ev_pending *p)
+{
+	struct item *it = PL_CONTAINER_OF(p, struct item, p);
+	assert_false(ev_pending_queued(p));   /* unlinked before the call */
+	it->runs++;
+	pending_order[npending_order++] = (int)(it - items);
+	if (it->requeue-- > 0)
+		ev_pending_add(it->loop, p);
+}
+
+static void stop_loop(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (t->data)
+		ev_pending_add(loop, t->data);
+	ev_loop_stop(loop);
+}
+
+static void pending_items_run_once_before_sleep_and_can_be_cancelled(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new();
+	memset(items, 0, sizeof(items));
+	npending_order = 0;
+	for (int i = 0; i < 3; i++) {
+		ev_pending_init(&items[i].p, item_run);
+		items[i].loop = loop;
+	}
+	items[2].requeue = 1;
+	ev_pending_add(loop, &items[0].p);
+	ev_pending_add(loop, &items[0].p);   /* already queued: no second run */
+	ev_pending_add(loop, &items[1].p);
+	ev_pending_add(loop, &items[2].p);
+	assert_true(ev_pending_queued(&items[1].p));
+	ev_pending_cancel(&items[1].p);
+	ev_pending_cancel(&items[1].p);      /* not queued: a no-op */
+	assert_false(ev_pending_queued(&items[1].p));
+	struct ev_timer t;
+	ev_timer_init(&t, stop_loop, NULL);
+	ev_timer_start(loop, &t, 5);
+	ev_loop_run(loop);
+	assert_int_equal(items[0].runs, 1);
+	assert_int_equal(items[1].runs, 0);
+	assert_int_equal(items[2].runs, 2);   /* queued again from its call: same pass */
+	assert_int_equal(npending_order, 3);
+	/* Queued by the call that stops the loop: still run on the way out. */
+	t.data = &items[1].p;
+	ev_timer_start(loop, &t, 0);
+	ev_loop_run(loop);
+	assert_int_equal(items[1].runs, 1);
+	ev_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +315,7 @@ int main(void)
 		cmocka_unit_test(fd_idle_watcher_hears_hangup),
 		cmocka_unit_test(defer_runs_after_batch_in_order),
 		cmocka_unit_test(before_sleep_hooks_run_each_iteration),
+		cmocka_unit_test(pending_items_run_once_before_sleep_and_can_be_cancelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
