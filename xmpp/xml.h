@@ -125,7 +125,7 @@ enum xml_stream_error {
 	XML_ERR_NOT_WELL_FORMED = 1,   /* malformed XML, invalid UTF-8 */
 	XML_ERR_POLICY_VIOLATION,      /* stanza too big, nesting too deep */
 	XML_ERR_RESTRICTED_XML,        /* DTD, PI, comment, entity reference */
-	XML_ERR_INVALID_NAMESPACE,     /* stream root not in XML_NS_STREAMS */
+	XML_ERR_INVALID_NAMESPACE,     /* stream root not in XML_NS_STREAMS; element in XML_NS_XML */
 	XML_ERR_BAD_FORMAT,            /* root not <stream>, text between stanzas */
 };
 

@@ -253,6 +253,12 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
 	if (over_limit(s, pos_now(s)))
 		return;
 	const char *nsuri = uri ? (const char *)uri : "";
+	if (strcmp(nsuri, XML_NS_XML) == 0) {
+		/* <xml:foo/>: nothing in XMPP, and not serialisable (the xml
+		 * namespace can never be the default one). */
+		fail(s, XML_ERR_INVALID_NAMESPACE, "element in the xml namespace");
+		return;
+	}
 	struct xml_node *el;
 	if (s->depth == 1)
 		el = s->stanza = xml_new((const char *)name, nsuri);

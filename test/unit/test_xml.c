@@ -371,6 +371,11 @@ static const struct bad_case bad_cases[] = {
 	  XML_ERR_INVALID_NAMESPACE },
 	{ "unbound stream prefix", "<stream:stream xmlns='jabber:client'>",
 	  XML_ERR_INVALID_NAMESPACE },
+	/* No XMPP element lives there, and none could be written back out:
+	 * the xml namespace may not be declared as a default namespace. */
+	{ "element in the xml namespace", HDR "<xml:s/>", XML_ERR_INVALID_NAMESPACE },
+	{ "child in the xml namespace", HDR "<message><xml:lang/></message>",
+	  XML_ERR_INVALID_NAMESPACE },
 	{ "root is not stream", "<features xmlns='http://etherx.jabber.org/streams'>",
 	  XML_ERR_BAD_FORMAT },
 	{ "text between stanzas", HDR "hello <presence/>", XML_ERR_BAD_FORMAT },
