@@ -61,6 +61,9 @@ struct xml_stream {
 	char *header;                   /* namespace-equivalent stream header to replay */
 	size_t header_len;
 	char *content_ns;
+	/* Bytes the serialiser adds to this stanza beyond what was read:
+	 * namespace declarations it repeats where the input used prefixes. */
+	size_t decl_bytes;
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -233,6 +236,33 @@ static void stream_root(struct xml_stream *s, const char *name, const char *pref
 	after_callback(s, pos);
 }
 
+/*
+ * The tree keeps namespaces, not prefixes, so the serialiser declares a
+ * default namespace on every element whose namespace differs from its
+ * parent's, and the prefix of every namespaced attribute: a stanza that
+ * alternates a long prefixed namespace with another could be written out
+ * many times larger than it was read (a 64 KiB stanza, megabytes).
+ * Counted as the stanza is read, and refused like an oversize stanza.
+ */
+static int declarations_over_limit(struct xml_stream *s, const char *nsuri, int nattr,
+				   const xmlChar **attrs)
+{
+	if (s->depth == 1)
+		s->decl_bytes = 0;
+	const char *parent_ns = s->depth == 1 ? (s->content_ns ? s->content_ns : "") : s->cur->ns;
+	if (strcmp(nsuri, parent_ns) != 0)
+		s->decl_bytes += strlen(nsuri) + sizeof(" xmlns=''");
+	for (int i = 0; i < nattr; i++, attrs += 5) {
+		const char *prefix = (const char *)attrs[1], *uri = (const char *)attrs[2];
+		if (prefix && uri && strcmp(prefix, "xml") != 0)
+			s->decl_bytes += strlen(prefix) + strlen(uri) + sizeof(" xmlns:=''");
+	}
+	if (s->decl_bytes <= limit(s))
+		return 0;
+	fail(s, XML_ERR_POLICY_VIOLATION, "stanza too big once its namespaces are declared");
+	return 1;
+}
+
 static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, const xmlChar *uri,
 		     int nns, const xmlChar **ns, int nattr, int ndefaulted, const xmlChar **attrs)
 {
@@ -259,6 +289,8 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
 		fail(s, XML_ERR_INVALID_NAMESPACE, "element in the xml namespace");
 		return;
 	}
+	if (declarations_over_limit(s, nsuri, nattr, attrs))
+		return;
 	struct xml_node *el;
 	if (s->depth == 1)
 		el = s->stanza = xml_new((const char *)name, nsuri);

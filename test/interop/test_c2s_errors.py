@@ -163,6 +163,27 @@ def rfc6120_4_9_3_14_policy_violation_stanza_over_max_stanza_size(srv):
 
 
 @test
+def rfc6120_4_9_3_14_policy_violation_stanza_that_would_grow_when_written(srv):
+    # Under 1 KB as sent, but the long prefixed namespace would have to be
+    # declared again on each of its 20 elements when written to the
+    # recipient (about 5 KB): refused like an oversize stanza.
+    s, jid = raw_session(srv, 'nsgrow')
+    with s:
+        uri = 'urn:' + 'u' * 200
+        inner = '<y><p:x>' * 20 + '</p:x></y>' * 20
+        s.send("<message to='%s'><p:x xmlns:p='%s'>%s</p:x></message>" % (jid, uri, inner))
+        expect_stream_error(s, 'policy-violation')
+    # The same shape with a short namespace goes through to the user.
+    s, jid = raw_session(srv, 'nsgrow2')
+    with s:
+        inner = '<y><p:x>' * 20 + '</p:x></y>' * 20
+        s.send("<message to='%s' id='ok'><p:x xmlns:p='urn:p'>%s</p:x></message>" % (jid, inner))
+        got = s.expect(NS_CLIENT, 'message')
+        assert got.get('id') == 'ok', xmpp_raw.show(got)
+    assert_still_serving(srv)
+
+
+@test
 def rfc6120_4_9_3_14_policy_violation_unterminated_attribute_value(srv):
     # libxml2 buffers an open attribute value without any callback: the
     # limit must hold for bytes held unparsed too.

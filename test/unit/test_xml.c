@@ -904,6 +904,56 @@ static void one_allocation_for_a_small_stanza_copy(void **state)
 	xml_free(NULL);
 }
 
+/* A stanza that alternates a long prefixed namespace with the default one
+ * is small as read and large as written (the tree keeps no prefixes): the
+ * declarations the serialiser would add count against the stanza limit. */
+static void namespace_declarations_cannot_inflate_a_stanza_past_the_limit(void **state)
+{
+	PL_UNUSED(state);
+	struct rec r;
+	char uri[201];
+	memset(uri, 'u', 200);
+	uri[200] = '\0';
+	struct buf in = { 0 };
+	buf_printf(&in, HDR "<message><p:x xmlns:p='urn:%s'>", uri);
+	for (int i = 0; i < 20; i++)
+		buf_append_str(&in, "<y><p:x>");
+	for (int i = 0; i < 20; i++)
+		buf_append_str(&in, "</p:x></y>");
+	buf_append_str(&in, "</p:x></message>");
+	/* 20 levels, each re-declaring the 204-byte URI: about 5 KB written
+	 * from under 1 KB read, so a 4,000-byte limit refuses it... */
+	rec_init(&r, 4000);
+	r.keep = 1;
+	assert_int_equal(feed(&r, (const char *)buf_head(&in), buf_used(&in), 0), PL_ERR);
+	assert_int_equal(r.last_err, XML_ERR_POLICY_VIOLATION);
+	assert_null(r.kept);
+	rec_done(&r);
+	/* ...and a limit above what it is written as lets it through, with the
+	 * written form within that limit plus what was read. */
+	rec_init(&r, 16000);
+	r.keep = 1;
+	assert_int_equal(feed(&r, (const char *)buf_head(&in), buf_used(&in), 0), PL_OK);
+	assert_non_null(r.kept);
+	struct buf out = { 0 };
+	xml_serialize(r.kept, "jabber:client", &out);
+	assert_true(buf_used(&out) > 4000);
+	assert_true(buf_used(&out) <= 16000 + buf_used(&in));
+	buf_free(&out);
+	rec_done(&r);
+	/* Attribute prefixes are declared on each element too. */
+	buf_reset(&in);
+	buf_printf(&in, HDR "<message xmlns:p='urn:%s'>", uri);
+	for (int i = 0; i < 40; i++)
+		buf_append_str(&in, "<y p:a='1'/>");
+	buf_append_str(&in, "</message>");
+	rec_init(&r, 4000);
+	assert_int_equal(feed(&r, (const char *)buf_head(&in), buf_used(&in), 0), PL_ERR);
+	assert_int_equal(r.last_err, XML_ERR_POLICY_VIOLATION);
+	rec_done(&r);
+	buf_free(&in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -919,6 +969,7 @@ int main(void)
 		cmocka_unit_test(rfc6120_11_predefined_entities_and_char_refs_allowed),
 		cmocka_unit_test(rfc6120_4_9_3_12_policy_violation_exact_stanza_size),
 		cmocka_unit_test(rfc6120_4_9_3_12_policy_violation_unterminated_attribute),
+		cmocka_unit_test(namespace_declarations_cannot_inflate_a_stanza_past_the_limit),
 		cmocka_unit_test(rfc6120_4_9_3_12_policy_violation_huge_text_in_one_chunk),
 		cmocka_unit_test(rfc6120_4_9_3_12_policy_violation_too_deep),
 		cmocka_unit_test(error_conditions_are_rfc6120_names),
