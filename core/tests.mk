@@ -1,9 +1,9 @@
 # unit tests of the reactor, shards, connections and config
 if HAVE_CMOCKA
 check_PROGRAMS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook test/unit/test_tls test/unit/test_strtab
+	test/unit/test_hook test/unit/test_tls test/unit/test_strtab test/unit/test_dlist
 TESTS += test/unit/test_ev test/unit/test_shard test/unit/test_conn test/unit/test_cfg \
-	test/unit/test_hook test/unit/test_tls test/unit/test_strtab
+	test/unit/test_hook test/unit/test_tls test/unit/test_strtab test/unit/test_dlist
 test_unit_test_ev_SOURCES = test/unit/test_ev.c
 test_unit_test_ev_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_ev_LDADD = $(UNIT_LIBS)
@@ -25,4 +25,7 @@ test_unit_test_tls_LDADD = $(UNIT_LIBS)
 test_unit_test_strtab_SOURCES = test/unit/test_strtab.c
 test_unit_test_strtab_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_strtab_LDADD = $(UNIT_LIBS)
+test_unit_test_dlist_SOURCES = test/unit/test_dlist.c
+test_unit_test_dlist_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_dlist_LDADD = $(UNIT_LIBS)
 endif

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dlist.h"
 #include "core/hook.h"
 #include "core/log.h"
 #include "core/module.h"
@@ -63,7 +64,7 @@ struct blk_wait {
 
 struct blk_user {
 	struct strtab_node node;
-	struct blk_user *idle_prev, *idle_next;
+	struct dlist_node idle_node;   /* on the table's idle list (idle) */
 	char **jids;
 	size_t n, cap;
 	int sessions;
@@ -77,8 +78,7 @@ struct blk_user {
 struct blk_table {
 	struct blk_table *all_next;
 	struct strtab users;
-	struct blk_user *idle_head, *idle_tail;
-	size_t nidle;
+	struct dlist idle;             /* newest at the head */
 };
 
 static __thread struct blk_table *blk_here;
@@ -167,17 +167,8 @@ static void blk_idle_unlink(struct blk_table *t, struct blk_user *u)
 {
 	if (!u->idle)
 		return;
-	if (u->idle_prev)
-		u->idle_prev->idle_next = u->idle_next;
-	else
-		t->idle_head = u->idle_next;
-	if (u->idle_next)
-		u->idle_next->idle_prev = u->idle_prev;
-	else
-		t->idle_tail = u->idle_prev;
-	u->idle_prev = u->idle_next = NULL;
+	dlist_unlink(&t->idle, &u->idle_node);
 	u->idle = false;
-	t->nidle--;
 }
 
 /* Newest idle entries at the head; the oldest leave once there are too
@@ -185,17 +176,10 @@ static void blk_idle_unlink(struct blk_table *t, struct blk_user *u)
 static void blk_idle_push(struct blk_table *t, struct blk_user *u)
 {
 	u->idle = true;
-	u->idle_prev = NULL;
-	u->idle_next = t->idle_head;
-	if (t->idle_head)
-		t->idle_head->idle_prev = u;
-	else
-		t->idle_tail = u;
-	t->idle_head = u;
-	t->nidle++;
-	struct blk_user *old = t->idle_tail;
-	while (t->nidle > BLK_IDLE_MAX && old) {
-		struct blk_user *prev = old->idle_prev;
+	dlist_push_head(&t->idle, &u->idle_node);
+	struct blk_user *old = DLIST_ENTRY(t->idle.tail, struct blk_user, idle_node);
+	while (t->idle.n > BLK_IDLE_MAX && old) {
+		struct blk_user *prev = DLIST_ENTRY(old->idle_node.prev, struct blk_user, idle_node);
 		if (old->loaded && !old->wait && old != u) {
 			blk_idle_unlink(t, old);
 			strtab_del(&t->users, old->bare);

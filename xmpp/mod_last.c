@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/dlist.h"
 #include "core/hook.h"
 #include "core/module.h"
 #include "core/pl.h"
@@ -54,7 +55,7 @@ struct last_wait {
 
 struct last_entry {
 	struct strtab_node node;
-	struct last_entry *newer, *older;   /* LRU, only entries that are in */
+	struct dlist_node lru;              /* only entries that are in (in_lru) */
 	time_t when;                        /* 0: never logged out */
 	char *text;
 	size_t bytes;
@@ -69,7 +70,7 @@ struct last_entry {
 struct last_table {
 	struct last_table *all_next;
 	struct strtab users;
-	struct last_entry *newest, *oldest;
+	struct dlist lru;                   /* newest at the head */
 	size_t bytes;
 };
 
@@ -108,15 +109,7 @@ static void last_lru_unlink(struct last_table *t, struct last_entry *e)
 {
 	if (!e->in_lru)
 		return;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		t->newest = e->older;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		t->oldest = e->newer;
-	e->newer = e->older = NULL;
+	dlist_unlink(&t->lru, &e->lru);
 	e->in_lru = false;
 	t->bytes -= e->bytes;
 }
@@ -125,20 +118,15 @@ static void last_lru_push(struct last_table *t, struct last_entry *e)
 {
 	last_lru_unlink(t, e);
 	e->in_lru = true;
-	e->older = t->newest;
-	if (t->newest)
-		t->newest->newer = e;
-	else
-		t->oldest = e;
-	t->newest = e;
+	dlist_push_head(&t->lru, &e->lru);
 	t->bytes += e->bytes;
 }
 
 /* Only here are entries dropped, never while an answer is being given. */
 static void last_trim(struct last_table *t)
 {
-	while (t->bytes > LAST_CACHE_BYTES && t->oldest) {
-		struct last_entry *e = t->oldest;
+	while (t->bytes > LAST_CACHE_BYTES && t->lru.tail) {
+		struct last_entry *e = DLIST_ENTRY(t->lru.tail, struct last_entry, lru);
 		last_lru_unlink(t, e);
 		strtab_del(&t->users, e->bare);
 		last_entry_free(e);
