@@ -82,9 +82,11 @@ enum c2s_slot { C2S_SLOT_ROSTER, C2S_SLOT_PRESENCE, C2S_SLOT_MODULE1, C2S_SLOT_M
 		C2S_SLOT_BLOCKING, C2S_SLOTS };
 void *c2s_get_data(const struct c2s *s, enum c2s_slot slot);
 void c2s_set_data(struct c2s *s, enum c2s_slot slot, void *data);
-/* Before binding: keep s allocated while a module waits for storage on its
- * behalf (in-band registration); stanzas the client sends meanwhile wait
- * and are handled, in order, at c2s_release(). Same shard only. */
+/* Keep s allocated while a module waits for storage on its behalf. Before
+ * binding (in-band registration), stanzas the client sends meanwhile wait
+ * and are handled, in order, at c2s_release(). On a session that is
+ * closing (mod_blocking replaying what it sent before it left), s stays
+ * valid as the sender until released. Same shard only. */
 void c2s_hold(struct c2s *s);
 void c2s_release(struct c2s *s);
 /* The client's address without port ("192.0.2.1", "2001:db8::1"). */
