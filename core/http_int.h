@@ -18,8 +18,7 @@ struct http_shard;
 
 /* One http listen entry on one shard: our socket, lws' vhost. */
 struct http_listener {
-	struct ev_io io;
-	const struct listen_cfg *lc;
+	struct listen_acceptor acc;   /* the listening socket, paused when out of fds */
 	struct http_shard *hs;
 	struct lws_vhost *vh;
 	char vhost_name[24];          /* lws keeps the pointer */

@@ -14,9 +14,6 @@
  * port with SO_REUSEPORT (the kernel spreads connections), accepts, and
  * hands each connection to its vhost with lws_adopt_socket_vhost().
  */
-#include <errno.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -121,65 +118,15 @@ static void http_log_init(void)
 
 /* ---- listening sockets ---- */
 
-static int http_bind(const struct listen_cfg *lc)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl;
-	const char *ip = lc->ip ? lc->ip : "::";
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)lc->port);
-		sl = sizeof(*a4);
-	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)lc->port);
-		sl = sizeof(*a6);
-	} else {
-		log_error("http: listen: bad address '%s'", ip);
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 && ss.ss_family == AF_INET6 && strcmp(ip, "::") == 0) {
-		/* No IPv6 here: "::" means every address, so IPv4 it is. */
-		memset(&ss, 0, sizeof(ss));
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)lc->port);
-		sl = sizeof(*a4);
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	if (fd < 0) {
-		log_error("http: listen port %d: socket: %s", lc->port, strerror(errno));
-		return -1;
-	}
-	int one = 1, zero = 0;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
-		log_error("http: cannot listen on %s port %d: %s", ip, lc->port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void http_accept(struct ev_loop *loop, struct ev_io *io, int events)
 {
-	PL_UNUSED(loop);
 	PL_UNUSED(events);
-	struct http_listener *l = io->data;
+	struct http_listener *l = PL_CONTAINER_OF(io, struct http_listener, acc.io);
 	int adopted = 0;
 	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
-		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warning("http: port %d: out of file descriptors", l->lc->port);
+		int fd = listen_accept(loop, &l->acc, NULL, NULL);
+		if (fd < 0)
 			break;
-		}
 		/* On failure lws closes the fd itself. */
 		if (lws_adopt_socket_vhost(l->vh, fd))
 			adopted++;
@@ -214,8 +161,8 @@ static void http_goodbye(struct http_shard *hs)
 static void http_shard_free(struct http_shard *hs)
 {
 	for (int i = 0; i < hs->nls; i++) {
-		ev_io_stop(hs->loop, &hs->ls[i].io);
-		close(hs->ls[i].io.fd);
+		listen_acceptor_stop(hs->loop, &hs->ls[i].acc);
+		close(hs->ls[i].acc.io.fd);
 	}
 	hs->nls = 0;
 	http_goodbye(hs);
@@ -291,13 +238,15 @@ static int http_listener_new(struct http_shard *hs, const struct listen_cfg *lc)
 {
 	struct http_listener *l = &hs->ls[hs->nls];
 	memset(l, 0, sizeof(*l));
-	l->lc = lc;
 	l->hs = hs;
 	snprintf(l->vhost_name, sizeof(l->vhost_name), "parley-%d", lc->port);
 
-	int fd = http_bind(lc);
-	if (fd < 0)
+	char err[256];
+	int fd = listen_socket(lc, SOCK_STREAM, err, sizeof(err));
+	if (fd < 0) {
+		log_error("http: %s", err);
 		return PL_ERR;
+	}
 	struct lws_context_creation_info vi;
 	memset(&vi, 0, sizeof(vi));
 	vi.vhost_name = l->vhost_name;
@@ -316,8 +265,7 @@ static int http_listener_new(struct http_shard *hs, const struct listen_cfg *lc)
 	}
 	/* From here the entry is counted: lws keeps pointing at its name. */
 	hs->nls++;
-	ev_io_init(&l->io, fd, http_accept, l);
-	if (ev_io_start(hs->loop, &l->io, EV_READ) != PL_OK)
+	if (listen_acceptor_start(hs->loop, &l->acc, lc, fd, http_accept) != PL_OK)
 		return PL_ERR;
 	return PL_OK;
 }
@@ -364,16 +312,16 @@ static void http_stop(const struct listen_cfg *lc, struct shard *sh)
 		return;
 	int found = 0;
 	for (int i = 0; i < hs->nls; i++)
-		if (hs->ls[i].lc == lc && hs->ls[i].io.active) {
+		if (hs->ls[i].acc.lc == lc && hs->ls[i].acc.io.active) {
 			/* Stop accepting now; the vhost and the connections already
 			 * adopted go with the context, at the shard's last listener. */
-			ev_io_stop(hs->loop, &hs->ls[i].io);
+			listen_acceptor_stop(hs->loop, &hs->ls[i].acc);
 			found = 1;
 		}
 	if (!found)
 		return;
 	for (int i = 0; i < hs->nls; i++)
-		if (hs->ls[i].io.active)
+		if (hs->ls[i].acc.io.active)
 			return;
 	sh->subsys[SHARD_SLOT_HTTP] = NULL;
 	pthread_mutex_lock(&lws_mu);

@@ -28,16 +28,11 @@
 static const struct listen_module *modules[LISTEN_MODULES_MAX];
 static size_t nmodules;
 
-struct listen_tcp {
-	struct ev_io io;
-	struct ev_timer pause;    /* out of fds: stop accepting for a moment */
-	const struct listen_cfg *lc;
-};
 
 #define LISTEN_EMFILE_PAUSE_MS 100
 
 struct listen_shard {
-	struct listen_tcp *tcp;
+	struct listen_acceptor *tcp;
 	size_t ntcp;
 	struct listen_udp *udp;
 	size_t nudp;
@@ -82,7 +77,7 @@ static int listen_sockaddr(const struct listen_cfg *lc, struct sockaddr_storage 
 	return PL_ERR;
 }
 
-static int listen_socket(const struct listen_cfg *lc, int type, char *err, size_t errlen)
+int listen_socket(const struct listen_cfg *lc, int type, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -123,35 +118,57 @@ static int listen_socket(const struct listen_cfg *lc, int type, char *err, size_
 
 static void listen_resume(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct listen_tcp *lt = t->data;
-	ev_io_set(loop, &lt->io, EV_READ);
+	struct listen_acceptor *a = t->data;
+	ev_io_set(loop, &a->io, EV_READ);
+}
+
+int listen_acceptor_start(struct ev_loop *loop, struct listen_acceptor *a,
+			  const struct listen_cfg *lc, int fd, ev_io_fn *cb)
+{
+	a->lc = lc;
+	ev_timer_init(&a->pause, listen_resume, a);
+	ev_io_init(&a->io, fd, cb, a);
+	return ev_io_start(loop, &a->io, EV_READ);
+}
+
+void listen_acceptor_stop(struct ev_loop *loop, struct listen_acceptor *a)
+{
+	ev_timer_stop(loop, &a->pause);
+	ev_io_stop(loop, &a->io);
+}
+
+int listen_accept(struct ev_loop *loop, struct listen_acceptor *a,
+		  struct sockaddr_storage *peer, socklen_t *plen)
+{
+	int fd = accept4(a->io.fd, (struct sockaddr *)peer, peer ? plen : NULL,
+			 SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warning("listen %s port %d: out of file descriptors; "
+				    "pausing accepts for %d ms", a->lc->module,
+				    a->lc->port, LISTEN_EMFILE_PAUSE_MS);
+			ev_io_set(loop, &a->io, 0);
+			ev_timer_start(loop, &a->pause, LISTEN_EMFILE_PAUSE_MS);
+		}
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }
 
 static void listen_accept_cb(struct ev_loop *loop, struct ev_io *io, int events)
 {
 	PL_UNUSED(events);
-	struct listen_tcp *lt = io->data;
+	struct listen_acceptor *a = io->data;
 	/* Bounded so one busy listener cannot starve the shard's sessions. */
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				/* The pending connection stays in the backlog and the
-				 * level-triggered listener would wake us at once: wait
-				 * until some session has closed. */
-				log_warning("listen %s port %d: out of file descriptors; "
-					    "pausing accepts for %d ms", lt->lc->module,
-					    lt->lc->port, LISTEN_EMFILE_PAUSE_MS);
-				ev_io_set(loop, io, 0);
-				ev_timer_start(loop, &lt->pause, LISTEN_EMFILE_PAUSE_MS);
-			}
+		int fd = listen_accept(loop, a, &peer, &plen);
+		if (fd < 0)
 			return;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		lt->lc->lm->accept(lt->lc, fd, (struct sockaddr *)&peer, plen);
+		a->lc->lm->accept(a->lc, fd, (struct sockaddr *)&peer, plen);
 	}
 }
 
@@ -222,11 +239,7 @@ int listen_open_all(struct shard *sh, const struct listen_cfg *entries, size_t n
 			int fd = listen_socket(lc, SOCK_STREAM, err, errlen);
 			if (fd < 0)
 				return PL_ERR;
-			struct listen_tcp *lt = &ls->tcp[ls->ntcp++];
-			lt->lc = lc;
-			ev_timer_init(&lt->pause, listen_resume, lt);
-			ev_io_init(&lt->io, fd, listen_accept_cb, lt);
-			ev_io_start(sh->loop, &lt->io, EV_READ);
+			listen_acceptor_start(sh->loop, &ls->tcp[ls->ntcp++], lc, fd, listen_accept_cb);
 		}
 		if (lm->transports & LISTEN_UDP) {
 			int fd = listen_socket(lc, SOCK_DGRAM, err, errlen);
@@ -248,8 +261,7 @@ void listen_close_all(struct shard *sh)
 	if (!ls)
 		return;
 	for (size_t i = 0; i < ls->ntcp; i++) {
-		ev_timer_stop(sh->loop, &ls->tcp[i].pause);
-		ev_io_stop(sh->loop, &ls->tcp[i].io);
+		listen_acceptor_stop(sh->loop, &ls->tcp[i]);
 		close(ls->tcp[i].io.fd);
 	}
 	for (size_t i = 0; i < ls->nudp; i++) {

@@ -1,5 +1,6 @@
 """Resource limits: a server out of file descriptors keeps running, keeps
-serving the sessions it has, and accepts again once descriptors free up.
+serving the sessions it has, and accepts again once descriptors free up, on
+the XMPP and on the HTTP listener.
 
 Per-user limits, on a server started with small ones: a roster of at most
 max_items items (RFC 6121 leaves its size to the server) refuses item
@@ -48,11 +49,18 @@ def open_stream_ok(port):
         r.close()
 
 
-@test
-def out_of_file_descriptors_pauses_accepts_and_recovers(srv):
-    port = srv.ports['c2s']
+def http_status_ok(port):
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as s:
+        s.sendall(b'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+        return s.recv(64).startswith(b'HTTP/1.1 200')
+
+
+def exhaust_fds_then_recover(srv, port, served):
+    """Fill port's backlog past the server's descriptor limit: the listener
+    pauses instead of spinning, the server stays up, and once descriptors
+    are free again served(port) succeeds."""
     # Room for what the server already holds plus a few connections.
-    used = len(__import__('os').listdir('/proc/%d/fd' % srv.pid))
+    used = len(os.listdir('/proc/%d/fd' % srv.pid))
     set_soft_fd_limit(srv.pid, used + 8)
     held = []
     try:
@@ -69,20 +77,32 @@ def out_of_file_descriptors_pauses_accepts_and_recovers(srv):
     finally:
         for s in held:
             s.close()
-    # Descriptors freed: new streams are served again (backlog drained).
+    # Descriptors freed: new connections are served again (backlog drained).
     deadline = time.time() + 10
     while True:
         try:
-            if open_stream_ok(port):
+            if served(port):
                 break
         except Exception:
             pass
         if time.time() > deadline:
-            raise AssertionError('no stream served after descriptors were freed')
+            raise AssertionError('nothing served after descriptors were freed')
         time.sleep(0.2)
     set_soft_fd_limit(srv.pid, 20000)
     rc, out, _ = srv.ctl('status')
     assert rc == 0, out
+
+
+@test
+def out_of_file_descriptors_pauses_accepts_and_recovers(srv):
+    exhaust_fds_then_recover(srv, srv.ports['c2s'], open_stream_ok)
+
+
+@test
+def http_out_of_file_descriptors_pauses_accepts_and_recovers(srv):
+    # The HTTP listener accepts on its own (its sockets go to
+    # libwebsockets) and must pause the same way.
+    exhaust_fds_then_recover(srv, srv.ports['http'], http_status_ok)
 
 
 # ------------------------------------------------------ per-user limits
