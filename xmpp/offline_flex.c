@@ -89,12 +89,39 @@ int offline_node_parse(const char *node, int64_t *id)
 	return PL_OK;
 }
 
-static bool ids_contain(const int64_t *ids, size_t n, int64_t id)
+struct id_at {
+	int64_t id;
+	size_t at;
+};
+
+static int id_at_cmp(const void *a, const void *b)
 {
+	const struct id_at *x = a, *y = b;
+	if (x->id != y->id)
+		return (x->id > y->id) - (x->id < y->id);
+	return (x->at > y->at) - (x->at < y->at);
+}
+
+/* Each id once, in the order first named. A request may name thousands
+ * of nodes and this runs on the reactor thread: sorted, not compared
+ * pairwise. */
+static size_t ids_unique(int64_t *ids, size_t n)
+{
+	if (n < 2)
+		return n;
+	struct id_at *v = pl_malloc(n * sizeof(*v));
 	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
+		v[i] = (struct id_at){ ids[i], i };
+	qsort(v, n, sizeof(*v), id_at_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (v[i].id == v[i - 1].id)
+			ids[v[i].at] = 0;          /* a repeat; 0 is never a node */
+	free(v);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i])
+			ids[k++] = ids[i];
+	return k;
 }
 
 /* The items of a view (get) or remove (set): bad-request before
@@ -119,7 +146,7 @@ static const char *flex_parse_items(const struct xml_node *offline, bool set, si
 		}
 		if (offline_node_parse(node, &id) != PL_OK)
 			unknown = true;
-		else if (!ids_contain(out->ids, out->nids, id))
+		else
 			out->ids[out->nids++] = id;
 	}
 	if (unknown) {
@@ -128,6 +155,7 @@ static const char *flex_parse_items(const struct xml_node *offline, bool set, si
 		out->nids = 0;
 		return "item-not-found";
 	}
+	out->nids = ids_unique(out->ids, out->nids);
 	return NULL;
 }
 

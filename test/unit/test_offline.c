@@ -114,6 +114,28 @@ static void xep0013_2_4_view_several_in_a_get(void **state)
 	free(r.ids);
 }
 
+/* Thousands of nodes in one request (what fits in a stanza): each once,
+ * in the order first named. */
+static void xep0013_many_nodes_with_repeats(void **state)
+{
+	struct offline_flex_req r;
+	(void)state;
+	struct xml_node *o = xml_new("offline", NS_FLEX_OFFLINE);
+	for (int i = 0; i < 6000; i++) {
+		char node[OFFLINE_NODE_LEN + 1];
+		offline_node_format(3000 - i % 3000, node);   /* 3000..1, twice */
+		struct xml_node *it = xml_add_child(o, "item", NULL);
+		xml_set_attr(it, "action", "view");
+		xml_set_attr(it, "node", node);
+	}
+	assert_null(offline_flex_parse(o, false, &r));
+	xml_free(o);
+	assert_int_equal(r.nids, 3000);
+	for (size_t i = 0; i < r.nids; i++)
+		assert_int_equal(r.ids[i], 3000 - (int64_t)i);
+	free(r.ids);
+}
+
 static void xep0013_2_5_remove_in_a_set(void **state)
 {
 	struct offline_flex_req r;
@@ -177,6 +199,7 @@ int main(void)
 		cmocka_unit_test(xep0013_2_3_node_is_the_row_id_zero_padded),
 		cmocka_unit_test(xep0013_2_3_nodes_we_never_write_do_not_parse),
 		cmocka_unit_test(xep0013_2_4_view_several_in_a_get),
+		cmocka_unit_test(xep0013_many_nodes_with_repeats),
 		cmocka_unit_test(xep0013_2_5_remove_in_a_set),
 		cmocka_unit_test(xep0013_2_6_fetch_in_a_get_2_7_purge_in_a_set),
 		cmocka_unit_test(xep0013_malformed_requests_are_bad_request),
