@@ -1,4 +1,4 @@
-/* fuzz-sources: core/http.c core/http_shard.c core/http_echo.c core/ev.c core/buf.c core/pl.c core/log.c */
+/* fuzz-sources: core/http.c core/http_shard.c core/http_echo.c core/listen.c core/ev.c core/buf.c core/pl.c core/log.c */
 /*
  * fuzz_http.c - arbitrary bytes from a client of the HTTP/WebSocket listener:
  * libwebsockets' parsers and, behind them, our routing, request bodies,
